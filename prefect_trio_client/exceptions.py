@@ -1,0 +1,133 @@
+"""The exceptions this library raises to its callers.
+
+Every exception of ours derives from `PrefectException`. HTTP status failures are
+`PrefectHTTPStatusError`, which is also an `httpx.HTTPStatusError`, so code written
+against Prefect's client or plain httpx keeps catching them.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+
+__all__ = [
+    "ClientClosedError",
+    "LifespanStartupError",
+    "ObjectAlreadyExists",
+    "ObjectNotFound",
+    "PrefectException",
+    "PrefectHTTPStatusError",
+    "SettingsError",
+]
+
+
+class PrefectException(Exception):
+    """Base class of every exception raised by prefect-trio-client."""
+
+
+class SettingsError(PrefectException, ValueError):
+    """A `PREFECT_*` setting has a value we cannot use; the message names the variable."""
+
+
+class ClientClosedError(PrefectException, RuntimeError):
+    """The HTTP client was closed while a call was waiting to retry, or before it started."""
+
+
+class LifespanStartupError(PrefectException, RuntimeError):
+    """An ASGI app failed to start its lifespan; the cause is chained as ``__cause__``."""
+
+
+def _response_detail(response: httpx.Response) -> Any:
+    """The JSON ``detail`` of an error body, else the whole JSON body, else its text."""
+    try:
+        body = response.json()
+    except (ValueError, httpx.ResponseNotRead):
+        try:
+            return response.text
+        except httpx.ResponseNotRead:
+            return "<response body not read>"
+    if isinstance(body, dict) and "detail" in body:
+        return body["detail"]
+    return body
+
+
+_MAX_DETAIL_CHARS = 2000
+
+
+def _format_detail(detail: Any) -> str:
+    """The detail as JSON (never a Python repr), shortened so a huge body stays readable."""
+    text = json.dumps(detail, default=str)
+    if len(text) > _MAX_DETAIL_CHARS:
+        return text[:_MAX_DETAIL_CHARS] + f"... ({len(text) - _MAX_DETAIL_CHARS} more characters)"
+    return text
+
+
+class PrefectHTTPStatusError(PrefectException, httpx.HTTPStatusError):
+    """A response had an error status (4xx or 5xx).
+
+    The message follows Prefect's: httpx's message, then ``- Response: <detail>`` with the
+    detail rendered as JSON. The original `httpx.HTTPStatusError` is ``__cause__``.
+
+    Attributes:
+        status_code: The response's status code.
+        detail: The JSON body's ``detail`` field, or the JSON body, or the text body.
+        method: The request's method.
+        url: The request's URL, without credentials or query string secrets.
+        attempts: How many times the request was sent before this error was raised.
+    """
+
+    status_code: int
+    detail: Any
+    method: str
+    url: httpx.URL
+    attempts: int
+
+    def __init__(
+        self, message: str, *, request: httpx.Request, response: httpx.Response, attempts: int = 1
+    ) -> None:
+        super().__init__(message, request=request, response=response)
+        self.status_code = response.status_code
+        self.detail = _response_detail(response)
+        self.method = request.method
+        self.url = _redacted_url(request.url)
+        self.attempts = attempts
+
+    @classmethod
+    def from_httpx_error(
+        cls, error: httpx.HTTPStatusError, *, attempts: int = 1
+    ) -> PrefectHTTPStatusError:
+        """Build the Prefect error for an httpx one (the caller chains it as the cause)."""
+        response = error.response
+        request = error.request
+        safe = str(error).replace(str(request.url), str(_redacted_url(request.url)))
+        first_line, *more_lines = safe.split("\n")
+        detail = _format_detail(_response_detail(response))
+        message = "\n".join([f"{first_line} - Response: {detail}", *more_lines])
+        return cls._for_status(response.status_code)(
+            message, request=request, response=response, attempts=attempts
+        )
+
+    @staticmethod
+    def _for_status(status_code: int) -> type[PrefectHTTPStatusError]:
+        if status_code == 404:
+            return ObjectNotFound
+        if status_code == 409:
+            return ObjectAlreadyExists
+        return PrefectHTTPStatusError
+
+
+class ObjectNotFound(PrefectHTTPStatusError):
+    """The server answered 404: the object does not exist."""
+
+
+class ObjectAlreadyExists(PrefectHTTPStatusError):
+    """The server answered 409: an object with that identity already exists."""
+
+
+def _redacted_url(url: httpx.URL) -> httpx.URL:
+    """The URL without user-info, so a ``user:password@host`` URL never reaches a message."""
+    if url.userinfo:
+        return url.copy_with(username=None, password=None)
+    return url
