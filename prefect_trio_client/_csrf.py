@@ -1,0 +1,110 @@
+"""The CSRF token cache shared by the async and sync clients (no I/O here).
+
+A Prefect server with CSRF protection wants ``Prefect-Csrf-Token`` and
+``Prefect-Csrf-Client`` on every POST, PUT, PATCH and DELETE, with a token fetched from
+``GET /csrf-token?client=<id>``. The server keeps one token per client id and replaces it
+on every fetch, so concurrent fetches for one client id invalidate each other. The
+clients therefore fetch one at a time (single flight, behind a lock they own) and
+re-check this cache after taking the lock: twenty requests that find no token cause one
+fetch, and twenty requests rejected with the same stale token cause one refresh.
+
+Expiry is tracked on the caller's monotonic clock (the event loop's clock in async code),
+converted from the server's wall-clock expiration once, when the token arrives.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timezone
+from typing import Any
+
+import httpx
+
+__all__ = ["CHANGE_METHODS", "CsrfTokenCache", "is_csrf_rejection"]
+
+CHANGE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+TOKEN_HEADER = "Prefect-Csrf-Token"
+CLIENT_HEADER = "Prefect-Csrf-Client"
+# How long before expiry a token is replaced: at most this, at most a tenth of its life.
+_REFRESH_MARGIN = 30.0
+
+
+def is_csrf_rejection(status_code: int, detail: object) -> bool:
+    """True for the 403 a Prefect server gives for a missing or invalid CSRF token.
+
+    Prefect answers ``{"detail": "Missing CSRF token."}`` or
+    ``{"detail": "Invalid CSRF token or client identifier."}``.
+    """
+    if status_code != 403 or not isinstance(detail, str):
+        return False
+    text = detail.lower()
+    return "csrf token" in text and ("invalid" in text or "missing" in text)
+
+
+def response_detail(response: httpx.Response) -> object:
+    """The ``detail`` of a JSON error body, or None."""
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    return body.get("detail") if isinstance(body, dict) else None
+
+
+class CsrfTokenCache:
+    """One client's CSRF token, its expiry, and whether the server wants CSRF at all."""
+
+    def __init__(self, *, enabled: bool) -> None:
+        self.enabled = enabled
+        self.client_id = uuid.uuid4()
+        self.token: str | None = None
+        self.refresh_at = float("-inf")
+        self.fetches = 0
+
+    def needs_fetch(self, now: float) -> bool:
+        return self.enabled and (self.token is None or now >= self.refresh_at)
+
+    def wants_headers(self, method: str) -> bool:
+        return self.enabled and method.upper() in CHANGE_METHODS
+
+    def build_fetch(self, client: httpx.Client | httpx.AsyncClient) -> httpx.Request:
+        return client.build_request("GET", "/csrf-token", params={"client": str(self.client_id)})
+
+    def disable_if_unsupported(self, response: httpx.Response) -> bool:
+        """Turn CSRF off for a server without the endpoint (404) or with it disabled (422)."""
+        unsupported = response.status_code == 404 or (
+            response.status_code == 422
+            and response_detail(response) == "CSRF protection is disabled."
+        )
+        if unsupported:
+            self.enabled = False
+            self.token = None
+        return unsupported
+
+    def accept(self, body: Any, *, now: float, wall_now: datetime) -> None:
+        """Store a token from a ``/csrf-token`` body; `now` is the caller's monotonic time."""
+        if not isinstance(body, dict) or not isinstance(body.get("token"), str):
+            raise ValueError("the /csrf-token response has no token")
+        token: str = body["token"]
+        lifetime = float("inf")
+        expiration = body.get("expiration")
+        if isinstance(expiration, str):
+            expires = datetime.fromisoformat(expiration.replace("Z", "+00:00"))
+            if expires.tzinfo is None:
+                expires = expires.replace(tzinfo=timezone.utc)
+            lifetime = max((expires - wall_now).total_seconds(), 0.0)
+        self.token = token
+        self.refresh_at = now + lifetime - min(_REFRESH_MARGIN, lifetime / 10)
+        self.fetches += 1
+
+    def invalidate(self, stale_token: str | None) -> None:
+        """Forget the token a server rejected, unless another request already replaced it."""
+        if self.token == stale_token:
+            self.token = None
+
+    def apply(self, request: httpx.Request) -> None:
+        if self.enabled and self.token is not None:
+            request.headers[TOKEN_HEADER] = self.token
+            request.headers[CLIENT_HEADER] = str(self.client_id)
+        else:
+            request.headers.pop(TOKEN_HEADER, None)
+            request.headers.pop(CLIENT_HEADER, None)
