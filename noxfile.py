@@ -23,7 +23,9 @@ SUPPORTED = ["3.10", "3.11", "3.12", "3.13"]
 def _works(executable: str | None) -> bool:
     if executable is None:
         return False
-    return subprocess.run([executable, "-c", "pass"], capture_output=True).returncode == 0
+    return (
+        subprocess.run([executable, "-c", "pass"], check=False, capture_output=True).returncode == 0
+    )
 
 
 def _find_pythons() -> list[str] | None:

@@ -1,5 +1,39 @@
-"""prefect-trio-client: a trio-first, structured-concurrency client for the Prefect API."""
+"""prefect-trio-client: a trio-first, structured-concurrency client for the Prefect API.
+
+The names most programs need are re-exported here; each module documents its own.
+"""
 
 from prefect_trio_client._version import __version__ as __version__
+from prefect_trio_client.base import PrefectHttpxAsyncClient as PrefectHttpxAsyncClient
+from prefect_trio_client.base import PrefectHttpxSyncClient as PrefectHttpxSyncClient
+from prefect_trio_client.base import PrefectResponse as PrefectResponse
+from prefect_trio_client.base import RetryEvent as RetryEvent
+from prefect_trio_client.base import RetryPolicy as RetryPolicy
+from prefect_trio_client.base import ServerType as ServerType
+from prefect_trio_client.base import determine_server_type as determine_server_type
+from prefect_trio_client.exceptions import ClientClosedError as ClientClosedError
+from prefect_trio_client.exceptions import LifespanStartupError as LifespanStartupError
+from prefect_trio_client.exceptions import ObjectAlreadyExists as ObjectAlreadyExists
+from prefect_trio_client.exceptions import ObjectNotFound as ObjectNotFound
+from prefect_trio_client.exceptions import PrefectException as PrefectException
+from prefect_trio_client.exceptions import PrefectHTTPStatusError as PrefectHTTPStatusError
+from prefect_trio_client.exceptions import SettingsError as SettingsError
+from prefect_trio_client.settings import ClientSettings as ClientSettings
 
-__all__ = ["__version__"]
+__all__ = [
+    "ClientClosedError",
+    "ClientSettings",
+    "LifespanStartupError",
+    "ObjectAlreadyExists",
+    "ObjectNotFound",
+    "PrefectException",
+    "PrefectHTTPStatusError",
+    "PrefectHttpxAsyncClient",
+    "PrefectHttpxSyncClient",
+    "PrefectResponse",
+    "RetryEvent",
+    "RetryPolicy",
+    "ServerType",
+    "__version__",
+    "determine_server_type",
+]

@@ -84,7 +84,7 @@ class ClientSettings(BaseSettings):
     client_csrf_support_enabled: bool = Field(
         default=True, description="PREFECT_CLIENT_CSRF_SUPPORT_ENABLED"
     )
-    client_custom_headers: dict[str, str] = Field(
+    client_custom_headers: Annotated[dict[str, str], NoDecode] = Field(
         default_factory=dict, description="PREFECT_CLIENT_CUSTOM_HEADERS"
     )
 

@@ -39,4 +39,4 @@ def isolated_prefect_env(
         if name.startswith("PREFECT_"):
             monkeypatch.delenv(name)
     monkeypatch.setenv("PREFECT_HOME", str(tmp_path_factory.mktemp("prefect-home")))
-    yield monkeypatch
+    return monkeypatch

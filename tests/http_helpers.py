@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta, timezone
 
 import anyio
+import anyio.lowlevel
 import httpx
 
 Step = httpx.Response | Exception | Callable[[httpx.Request], httpx.Response]
@@ -19,10 +20,13 @@ class Script:
     def __init__(self, steps: Iterable[Step]) -> None:
         self.steps = list(steps)
         self.requests: list[httpx.Request] = []
+        # Copies, because a re-sent request is the same object with new headers.
+        self.headers: list[httpx.Headers] = []
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
         index = min(len(self.requests), len(self.steps) - 1)
         self.requests.append(request)
+        self.headers.append(httpx.Headers(request.headers))
         step = self.steps[index]
         if isinstance(step, Exception):
             raise step
@@ -65,7 +69,7 @@ class CsrfServer:
     async def __call__(self, request: httpx.Request) -> httpx.Response:
         if request.url.path.endswith("/csrf-token"):
             for _ in range(self.fetch_checkpoints):  # let other tasks run mid-fetch
-                await anyio.sleep(0)
+                await anyio.lowlevel.checkpoint()
         return self.handle(request)
 
     def handle(self, request: httpx.Request) -> httpx.Response:
