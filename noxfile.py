@@ -75,8 +75,8 @@ def typecheck(session: nox.Session) -> None:
 
 # Each example with the arguments that keep it small; nox runs them all.
 EXAMPLES: list[list[str]] = [
-    ["examples/quickstart.py"],
-    ["examples/quickstart.py", "--backend", "asyncio"],
+    ["examples/retrying_client.py"],
+    ["examples/retrying_client.py", "--backend", "asyncio"],
 ]
 
 
