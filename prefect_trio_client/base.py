@@ -233,7 +233,7 @@ class _RetryingClientMixin:
                 "%s %s: attempt %d of %d failed (%s); retrying in %.3fs",
                 request.method,
                 url,
-                state.counted_failures if decision.counted else state.attempts,
+                state.attempts,
                 self._retry_policy.max_attempts,
                 decision.reason,
                 decision.delay,
