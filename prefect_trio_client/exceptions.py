@@ -13,13 +13,16 @@ from typing import Any
 import httpx
 
 __all__ = [
+    "Abort",
     "ClientClosedError",
     "LifespanStartupError",
     "ObjectAlreadyExists",
     "ObjectNotFound",
     "PrefectException",
     "PrefectHTTPStatusError",
+    "ServerVersionError",
     "SettingsError",
+    "StateWaitTimeout",
 ]
 
 
@@ -33,6 +36,18 @@ class SettingsError(PrefectException, ValueError):
 
 class ClientClosedError(PrefectException, RuntimeError):
     """The HTTP client was closed while a call was waiting to retry, or before it started."""
+
+
+class ServerVersionError(PrefectException, RuntimeError):
+    """The server's API major version differs from the one this client speaks."""
+
+
+class Abort(PrefectException):
+    """The server answered a state proposal with ABORT; the message is its reason."""
+
+
+class StateWaitTimeout(PrefectException, TimeoutError):
+    """A state proposal was told to WAIT for longer than the caller allowed."""
 
 
 class LifespanStartupError(PrefectException, RuntimeError):

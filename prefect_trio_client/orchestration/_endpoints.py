@@ -1,0 +1,121 @@
+"""Every endpoint, listed once; both clients inherit this list.
+
+Each attribute is a plan from a resource module made into a method by `endpoint`: a
+coroutine method on `PrefectClient`, a blocking one on `SyncPrefectClient`.
+"""
+
+from __future__ import annotations
+
+from prefect_trio_client.orchestration import (
+    admin,
+    artifacts,
+    concurrency,
+    deployments,
+    flow_runs,
+    flows,
+    logs,
+    run_states,
+    task_runs,
+    variables,
+    work_pools,
+)
+from prefect_trio_client.orchestration._plan import endpoint
+
+__all__ = ["Endpoints"]
+
+
+class Endpoints:
+    """The API's methods, grouped as the resource modules are."""
+
+    # admin
+    api_healthcheck = endpoint(admin.api_healthcheck)
+    api_version = endpoint(admin.api_version)
+    hello = endpoint(admin.hello)
+
+    # flows
+    create_flow_from_name = endpoint(flows.create_flow_from_name)
+    delete_flow = endpoint(flows.delete_flow)
+    read_flow = endpoint(flows.read_flow)
+    read_flow_by_name = endpoint(flows.read_flow_by_name)
+    read_flows = endpoint(flows.read_flows)
+
+    # flow runs
+    count_flow_runs = endpoint(flow_runs.count_flow_runs)
+    create_flow_run = endpoint(flow_runs.create_flow_run)
+    delete_flow_run = endpoint(flow_runs.delete_flow_run)
+    read_flow_run = endpoint(flow_runs.read_flow_run)
+    read_flow_run_states = endpoint(flow_runs.read_flow_run_states)
+    read_flow_runs = endpoint(flow_runs.read_flow_runs)
+    resume_flow_run = endpoint(flow_runs.resume_flow_run)
+    set_flow_run_name = endpoint(flow_runs.set_flow_run_name)
+    update_flow_run = endpoint(flow_runs.update_flow_run)
+    update_flow_run_labels = endpoint(flow_runs.update_flow_run_labels)
+
+    # run states
+    propose_state = endpoint(run_states.propose_state)
+    set_flow_run_state = endpoint(run_states.set_flow_run_state)
+    set_task_run_state = endpoint(run_states.set_task_run_state)
+
+    # task runs
+    create_task_run = endpoint(task_runs.create_task_run)
+    delete_task_run = endpoint(task_runs.delete_task_run)
+    read_task_run = endpoint(task_runs.read_task_run)
+    read_task_run_states = endpoint(task_runs.read_task_run_states)
+    read_task_runs = endpoint(task_runs.read_task_runs)
+
+    # deployments
+    create_deployment = endpoint(deployments.create_deployment)
+    create_flow_run_from_deployment = endpoint(deployments.create_flow_run_from_deployment)
+    delete_deployment = endpoint(deployments.delete_deployment)
+    get_scheduled_flow_runs_for_deployments = endpoint(
+        deployments.get_scheduled_flow_runs_for_deployments
+    )
+    read_deployment = endpoint(deployments.read_deployment)
+    read_deployment_by_name = endpoint(deployments.read_deployment_by_name)
+    read_deployments = endpoint(deployments.read_deployments)
+    update_deployment = endpoint(deployments.update_deployment)
+
+    # logs
+    create_logs = endpoint(logs.create_logs)
+    read_logs = endpoint(logs.read_logs)
+
+    # variables
+    create_variable = endpoint(variables.create_variable)
+    delete_variable_by_name = endpoint(variables.delete_variable_by_name)
+    read_variable_by_name = endpoint(variables.read_variable_by_name)
+    read_variables = endpoint(variables.read_variables)
+    update_variable = endpoint(variables.update_variable)
+
+    # work pools
+    create_work_pool = endpoint(work_pools.create_work_pool)
+    create_work_queue = endpoint(work_pools.create_work_queue)
+    delete_work_pool = endpoint(work_pools.delete_work_pool)
+    get_scheduled_flow_runs_for_work_pool = endpoint(
+        work_pools.get_scheduled_flow_runs_for_work_pool
+    )
+    read_work_pool = endpoint(work_pools.read_work_pool)
+    read_work_pools = endpoint(work_pools.read_work_pools)
+    read_work_queue_by_name = endpoint(work_pools.read_work_queue_by_name)
+    read_work_queues = endpoint(work_pools.read_work_queues)
+    send_worker_heartbeat = endpoint(work_pools.send_worker_heartbeat)
+    update_work_pool = endpoint(work_pools.update_work_pool)
+
+    # concurrency
+    create_global_concurrency_limit = endpoint(concurrency.create_global_concurrency_limit)
+    delete_global_concurrency_limit_by_name = endpoint(
+        concurrency.delete_global_concurrency_limit_by_name
+    )
+    increment_concurrency_slots_with_lease = endpoint(
+        concurrency.increment_concurrency_slots_with_lease
+    )
+    read_global_concurrency_limit_by_name = endpoint(
+        concurrency.read_global_concurrency_limit_by_name
+    )
+    release_concurrency_slots_with_lease = endpoint(
+        concurrency.release_concurrency_slots_with_lease
+    )
+    renew_concurrency_lease = endpoint(concurrency.renew_concurrency_lease)
+
+    # artifacts
+    create_artifact = endpoint(artifacts.create_artifact)
+    read_artifacts = endpoint(artifacts.read_artifacts)

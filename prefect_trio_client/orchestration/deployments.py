@@ -1,0 +1,191 @@
+"""Deployment endpoints, and flow runs created from deployments."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from prefect_trio_client.orchestration._plan import Plan, Request
+from prefect_trio_client.orchestration._wire import body, filter_body, parse, parse_list
+from prefect_trio_client.schemas.actions import (
+    DeploymentCreate,
+    DeploymentFlowRunCreate,
+    DeploymentScheduleCreate,
+    DeploymentUpdate,
+)
+from prefect_trio_client.schemas.filters import (
+    DeploymentFilter,
+    FlowFilter,
+    FlowRunFilter,
+    TaskRunFilter,
+    WorkPoolFilter,
+    WorkQueueFilter,
+)
+from prefect_trio_client.schemas.objects import Deployment, FlowRun, State, StateType
+from prefect_trio_client.schemas.sorting import DeploymentSort
+
+__all__ = [
+    "create_deployment",
+    "create_flow_run_from_deployment",
+    "delete_deployment",
+    "get_scheduled_flow_runs_for_deployments",
+    "read_deployment",
+    "read_deployment_by_name",
+    "read_deployments",
+    "update_deployment",
+]
+
+
+def create_deployment(
+    flow_id: UUID,
+    name: str,
+    *,
+    version: str | None = None,
+    schedules: list[DeploymentScheduleCreate] | None = None,
+    concurrency_limit: int | None = None,
+    parameters: dict[str, Any] | None = None,
+    description: str | None = None,
+    work_queue_name: str | None = None,
+    work_pool_name: str | None = None,
+    tags: list[str] | None = None,
+    path: str | None = None,
+    entrypoint: str | None = None,
+    parameter_openapi_schema: dict[str, Any] | None = None,
+    paused: bool | None = None,
+    pull_steps: list[dict[str, Any]] | None = None,
+    enforce_parameter_schema: bool | None = None,
+    job_variables: dict[str, Any] | None = None,
+) -> Plan[UUID]:
+    """Create a deployment of a flow (or update the one of that name); return its id."""
+    given: dict[str, Any] = {
+        "version": version,
+        "schedules": schedules,
+        "concurrency_limit": concurrency_limit,
+        "parameters": parameters,
+        "description": description,
+        "work_queue_name": work_queue_name,
+        "work_pool_name": work_pool_name,
+        "tags": tags,
+        "path": path,
+        "entrypoint": entrypoint,
+        "parameter_openapi_schema": parameter_openapi_schema,
+        "paused": paused,
+        "pull_steps": pull_steps,
+        "enforce_parameter_schema": enforce_parameter_schema,
+        "job_variables": job_variables,
+    }
+    create = DeploymentCreate(
+        flow_id=flow_id, name=name, **{k: v for k, v in given.items() if v is not None}
+    )
+    response = yield Request("POST", "/deployments/", json=body(create))
+    return UUID(response.json()["id"])
+
+
+def read_deployment(deployment_id: UUID) -> Plan[Deployment]:
+    """Raises `ObjectNotFound` for an unknown id."""
+    response = yield Request("GET", f"/deployments/{deployment_id}")
+    return parse(Deployment, response)
+
+
+def read_deployment_by_name(name: str) -> Plan[Deployment]:
+    """Read ``"<flow name>/<deployment name>"``.
+
+    Raises:
+        ValueError: `name` is not of that form.
+        ObjectNotFound: No such deployment.
+    """
+    flow_name, slash, deployment_name = name.partition("/")
+    if not slash or not flow_name or not deployment_name or "/" in deployment_name:
+        raise ValueError(
+            f"deployment names are written '<flow name>/<deployment name>', got {name!r}"
+        )
+    response = yield Request("GET", f"/deployments/name/{flow_name}/{deployment_name}")
+    return parse(Deployment, response)
+
+
+def read_deployments(
+    *,
+    flow_filter: FlowFilter | None = None,
+    flow_run_filter: FlowRunFilter | None = None,
+    task_run_filter: TaskRunFilter | None = None,
+    deployment_filter: DeploymentFilter | None = None,
+    work_pool_filter: WorkPoolFilter | None = None,
+    work_queue_filter: WorkQueueFilter | None = None,
+    sort: DeploymentSort | None = None,
+    limit: int | None = None,
+    offset: int = 0,
+) -> Plan[list[Deployment]]:
+    """Deployments matching every filter given, sorted and paged."""
+    filters = {
+        "flows": flow_filter,
+        "flow_runs": flow_run_filter,
+        "task_runs": task_run_filter,
+        "deployments": deployment_filter,
+        "work_pools": work_pool_filter,
+        "work_pool_queues": work_queue_filter,
+    }
+    request = filter_body(filters, limit=limit, offset=offset, sort=sort)
+    response = yield Request("POST", "/deployments/filter", json=request)
+    return parse_list(Deployment, response)
+
+
+def update_deployment(deployment_id: UUID, deployment: DeploymentUpdate) -> Plan[None]:
+    """Change the fields set on `deployment`."""
+    yield Request("PATCH", f"/deployments/{deployment_id}", json=body(deployment))
+
+
+def delete_deployment(deployment_id: UUID) -> Plan[None]:
+    """Raises `ObjectNotFound` for an unknown id."""
+    yield Request("DELETE", f"/deployments/{deployment_id}")
+
+
+def create_flow_run_from_deployment(
+    deployment_id: UUID,
+    *,
+    parameters: dict[str, Any] | None = None,
+    context: dict[str, Any] | None = None,
+    state: State | None = None,
+    name: str | None = None,
+    tags: list[str] | None = None,
+    idempotency_key: str | None = None,
+    parent_task_run_id: UUID | None = None,
+    work_queue_name: str | None = None,
+    job_variables: dict[str, Any] | None = None,
+    labels: dict[str, Any] | None = None,
+) -> Plan[FlowRun]:
+    """Create a run of a deployment, SCHEDULED for now unless `state` says otherwise.
+
+    A run with the same `idempotency_key` for this deployment is returned instead.
+    """
+    create = DeploymentFlowRunCreate(
+        parameters=parameters or {},
+        context=context or {},
+        state=(state or State(type=StateType.SCHEDULED)).to_state_create(),
+        name=name,
+        tags=list(tags or []),
+        idempotency_key=idempotency_key,
+        parent_task_run_id=parent_task_run_id,
+        work_queue_name=work_queue_name,
+        job_variables=job_variables,
+        labels=labels or {},
+    )
+    response = yield Request(
+        "POST", f"/deployments/{deployment_id}/create_flow_run", json=body(create)
+    )
+    return parse(FlowRun, response)
+
+
+def get_scheduled_flow_runs_for_deployments(
+    deployment_ids: list[UUID],
+    scheduled_before: datetime | None = None,
+    limit: int | None = None,
+) -> Plan[list[FlowRun]]:
+    """Scheduled runs of these deployments, due before `scheduled_before` if given."""
+    request: dict[str, Any] = {"deployment_ids": [str(i) for i in deployment_ids]}
+    if scheduled_before is not None:
+        request["scheduled_before"] = scheduled_before.isoformat()
+    if limit is not None:
+        request["limit"] = limit
+    response = yield Request("POST", "/deployments/get_scheduled_flow_runs", json=request)
+    return parse_list(FlowRun, response)

@@ -1,0 +1,70 @@
+"""Flow endpoints."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from prefect_trio_client.orchestration._plan import Plan, Request
+from prefect_trio_client.orchestration._wire import body, filter_body, parse, parse_list
+from prefect_trio_client.schemas.actions import FlowCreate
+from prefect_trio_client.schemas.filters import (
+    DeploymentFilter,
+    FlowFilter,
+    FlowRunFilter,
+    TaskRunFilter,
+    WorkPoolFilter,
+    WorkQueueFilter,
+)
+from prefect_trio_client.schemas.objects import Flow
+from prefect_trio_client.schemas.sorting import FlowSort
+
+__all__ = ["create_flow_from_name", "delete_flow", "read_flow", "read_flow_by_name", "read_flows"]
+
+
+def create_flow_from_name(flow_name: str) -> Plan[UUID]:
+    """Create the flow, or find the existing flow of that name; return its id."""
+    response = yield Request("POST", "/flows/", json=body(FlowCreate(name=flow_name)))
+    return UUID(response.json()["id"])
+
+
+def read_flow(flow_id: UUID) -> Plan[Flow]:
+    """Raises `ObjectNotFound` for an unknown id."""
+    response = yield Request("GET", f"/flows/{flow_id}")
+    return parse(Flow, response)
+
+
+def read_flow_by_name(flow_name: str) -> Plan[Flow]:
+    """Raises `ObjectNotFound` for an unknown name."""
+    response = yield Request("GET", f"/flows/name/{flow_name}")
+    return parse(Flow, response)
+
+
+def read_flows(
+    *,
+    flow_filter: FlowFilter | None = None,
+    flow_run_filter: FlowRunFilter | None = None,
+    task_run_filter: TaskRunFilter | None = None,
+    deployment_filter: DeploymentFilter | None = None,
+    work_pool_filter: WorkPoolFilter | None = None,
+    work_queue_filter: WorkQueueFilter | None = None,
+    sort: FlowSort | None = None,
+    limit: int | None = None,
+    offset: int = 0,
+) -> Plan[list[Flow]]:
+    """Flows matching every filter given, sorted and paged."""
+    filters = {
+        "flows": flow_filter,
+        "flow_runs": flow_run_filter,
+        "task_runs": task_run_filter,
+        "deployments": deployment_filter,
+        "work_pools": work_pool_filter,
+        "work_queues": work_queue_filter,
+    }
+    request = filter_body(filters, sort=sort, limit=limit, offset=offset)
+    response = yield Request("POST", "/flows/filter", json=request)
+    return parse_list(Flow, response)
+
+
+def delete_flow(flow_id: UUID) -> Plan[None]:
+    """Raises `ObjectNotFound` for an unknown id."""
+    yield Request("DELETE", f"/flows/{flow_id}")

@@ -1,0 +1,111 @@
+"""Proposing states to the orchestrator: one proposal, and the engine's WAIT loop.
+
+Every proposal carries a fresh ``transition_id``, so a proposal the server has already
+seen (a retried POST whose first answer was lost) is recognised and not applied twice.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+from uuid import UUID, uuid4
+
+from prefect_trio_client.exceptions import Abort, StateWaitTimeout
+from prefect_trio_client.orchestration._plan import Plan, Request, Sleep
+from prefect_trio_client.orchestration._wire import parse
+from prefect_trio_client.schemas.objects import State
+from prefect_trio_client.schemas.responses import (
+    OrchestrationResult,
+    SetStateStatus,
+    StateAbortDetails,
+    StateRejectDetails,
+    StateWaitDetails,
+)
+
+__all__ = ["propose_state", "set_flow_run_state", "set_task_run_state"]
+
+RunKind = Literal["flow_runs", "task_runs"]
+
+
+def _set_state(kind: RunKind, run_id: UUID, state: State, force: bool) -> Plan[OrchestrationResult]:
+    proposal = state.to_state_create()
+    details = proposal.state_details
+    details.transition_id = uuid4()
+    if kind == "flow_runs":
+        details.flow_run_id = run_id
+    else:
+        details.task_run_id = run_id
+    request = Request(
+        "POST",
+        f"/{kind}/{run_id}/set_state",
+        json={"state": proposal.model_dump(mode="json"), "force": force},
+    )
+    response = yield request
+    return parse(OrchestrationResult, response)
+
+
+def set_flow_run_state(
+    flow_run_id: UUID, state: State, force: bool = False
+) -> Plan[OrchestrationResult]:
+    """Propose `state` for a flow run once; the result says ACCEPT, REJECT, ABORT or WAIT."""
+    return (yield from _set_state("flow_runs", flow_run_id, state, force))
+
+
+def set_task_run_state(
+    task_run_id: UUID, state: State, force: bool = False
+) -> Plan[OrchestrationResult]:
+    """Propose `state` for a task run once; the result says ACCEPT, REJECT, ABORT or WAIT."""
+    return (yield from _set_state("task_runs", task_run_id, state, force))
+
+
+def propose_state(
+    state: State,
+    *,
+    flow_run_id: UUID | None = None,
+    task_run_id: UUID | None = None,
+    force: bool = False,
+    max_wait: float = 300.0,
+) -> Plan[State]:
+    """Propose `state` until the orchestrator decides, as a run engine does.
+
+    ACCEPT returns the state the server recorded; REJECT returns the server's state
+    instead (the run stays where the server says it is); WAIT sleeps the given delay (a
+    cancellable sleep) and proposes again; ABORT raises `Abort`.
+
+    Args:
+        state: The proposed state.
+        flow_run_id: The flow run (give exactly one of the two ids).
+        task_run_id: The task run.
+        force: Ask the server to skip its orchestration rules.
+        max_wait: The most time spent waiting on WAIT answers, in seconds.
+
+    Raises:
+        Abort: The server aborted the transition.
+        StateWaitTimeout: The WAITs would add up to more than `max_wait`.
+        ValueError: Not exactly one run id was given.
+    """
+    if (flow_run_id is None) == (task_run_id is None):
+        raise ValueError("propose_state needs exactly one of flow_run_id and task_run_id")
+    kind: RunKind = "flow_runs" if flow_run_id is not None else "task_runs"
+    run_id = flow_run_id if flow_run_id is not None else task_run_id
+    assert run_id is not None
+    waited = 0.0
+    while True:
+        result = yield from _set_state(kind, run_id, state, force)
+        details = result.details
+        if result.status is SetStateStatus.ABORT:
+            reason = details.reason if isinstance(details, StateAbortDetails) else None
+            raise Abort(reason or "the orchestrator aborted the state transition")
+        if result.status is SetStateStatus.WAIT:
+            delay = float(details.delay_seconds) if isinstance(details, StateWaitDetails) else 1.0
+            if waited + delay > max_wait:
+                raise StateWaitTimeout(
+                    f"the orchestrator asked to wait {delay:g}s more for a {state.type.value} "
+                    f"state after {waited:g}s of waiting; max_wait is {max_wait:g}s"
+                )
+            waited += delay
+            yield Sleep(delay)
+            continue
+        if result.state is None:
+            reason = details.reason if isinstance(details, StateRejectDetails) else None
+            raise Abort(reason or f"the server answered {result.status.value} without a state")
+        return result.state
