@@ -5,9 +5,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import socket
 import subprocess
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import nox
@@ -86,3 +93,89 @@ def examples(session: nox.Session) -> None:
     session.install(".")
     for argv in EXAMPLES:
         session.run("python", *argv)
+
+
+# The real Prefect server the interop tests talk to. 3.9.1 pins a newer certifi than the
+# package index has, so we pin 3.8.8, which speaks the same API (0.8.4). Its server uses
+# FastAPI's `min_items`, which FastAPI 0.120 removed, hence the FastAPI bound.
+PREFECT_SERVER_REQUIREMENTS = ["prefect==3.8.8", "fastapi<0.120"]
+
+
+@nox.session
+def interop(session: nox.Session) -> None:
+    """Run tests/interop against a real `prefect server start` (plain, then with CSRF on).
+
+    The server lives in this session's virtualenv (it is not a dependency of the
+    package), binds to 127.0.0.1 on a free port with a temporary PREFECT_HOME, and is
+    stopped by its PID whatever happens.
+    """
+    session.install(".", *nox.project.dependency_groups(PYPROJECT, "test"))
+    session.install(*PREFECT_SERVER_REQUIREMENTS)
+    prefect = str(Path(session.bin) / "prefect")
+    for csrf in (False, True):
+        with _prefect_server(session, prefect, csrf=csrf) as api_url:
+            session.run(
+                "pytest",
+                "tests/interop",
+                "-p",
+                "no:randomly",
+                *session.posargs,
+                env={
+                    "PREFECT_API_URL": api_url,
+                    "PREFECT_TRIO_CLIENT_INTEROP": "1",
+                    "PREFECT_TRIO_CLIENT_INTEROP_CSRF": "1" if csrf else "0",
+                },
+            )
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@contextlib.contextmanager
+def _prefect_server(session: nox.Session, prefect: str, *, csrf: bool) -> Iterator[str]:
+    """Start `prefect server start` on 127.0.0.1, wait for /api/health, stop it by PID."""
+    home = Path(tempfile.mkdtemp(prefix="prefect-interop-"))
+    port = _free_port()
+    api_url = f"http://127.0.0.1:{port}/api"
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")},
+        "PREFECT_HOME": str(home),
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PREFECT_UI_ENABLED": "false",
+        "PREFECT_SERVER_API_CSRF_PROTECTION_ENABLED": "true" if csrf else "false",
+    }
+    log_path = home / "server.log"
+    command = [prefect, "server", "start", "--host", "127.0.0.1", "--port", str(port)]
+    command.append("--no-services")
+    session.log(f"starting {' '.join(command)} (CSRF {'on' if csrf else 'off'})")
+    started = time.monotonic()
+    with log_path.open("wb") as log:
+        server = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = started + 180
+        while True:
+            if server.poll() is not None:
+                session.error(f"the Prefect server exited:\n{log_path.read_text()[-4000:]}")
+            try:
+                with urllib.request.urlopen(f"{api_url}/health", timeout=2) as answer:
+                    if answer.status == 200:
+                        break
+            except (urllib.error.URLError, OSError):
+                pass
+            if time.monotonic() > deadline:
+                session.error(f"no /api/health after 180 s:\n{log_path.read_text()[-4000:]}")
+            time.sleep(0.5)
+        session.log(f"Prefect server ready at {api_url} in {time.monotonic() - started:.1f}s")
+        yield api_url
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+        shutil.rmtree(home, ignore_errors=True)

@@ -17,10 +17,18 @@ from prefect_trio_client.base import ServerType
 from prefect_trio_client.exceptions import ServerVersionError, SettingsError
 from prefect_trio_client.settings import ClientSettings
 
-__all__ = ["SERVER_API_VERSION", "auth_headers", "check_api_version", "httpx_client_kwargs"]
+__all__ = [
+    "PREFECT_MAJOR_VERSION",
+    "SERVER_API_VERSION",
+    "auth_headers",
+    "check_api_version",
+    "httpx_client_kwargs",
+]
 
 #: The Prefect REST API version this client speaks (sent as ``X-PREFECT-API-VERSION``).
 SERVER_API_VERSION = "0.8.4"
+#: The Prefect major version whose servers speak that API.
+PREFECT_MAJOR_VERSION = 3
 
 
 def auth_headers(*, api_key: str | None, auth_string: str | None) -> dict[str, str]:
@@ -87,22 +95,24 @@ def httpx_client_kwargs(
     return kwargs
 
 
-def check_api_version(server_version: str, client_version: str = SERVER_API_VERSION) -> None:
-    """Refuse a server whose API major version differs from ours.
+def check_api_version(server_version: str) -> None:
+    """Refuse a server whose Prefect major version is not the one this client speaks.
+
+    ``GET /admin/version`` reports the server's Prefect version ("3.9.1"); the REST API
+    this client implements is Prefect 3's, as in Prefect's own client check.
 
     Raises:
-        ServerVersionError: The majors differ, or the server's version is unreadable.
+        ServerVersionError: Another major version, or an unreadable version.
     """
     try:
-        server_major = int(server_version.split(".", maxsplit=1)[0])
+        server_major = int(server_version.split(".")[0])
     except ValueError:
         raise ServerVersionError(
-            f"the server reported API version {server_version!r}, which is not a version"
+            f"the server reported version {server_version!r}, which is not a version"
         ) from None
-    client_major = int(client_version.split(".", maxsplit=1)[0])
-    if server_major != client_major:
+    if server_major != PREFECT_MAJOR_VERSION:
         raise ServerVersionError(
-            f"incompatible API versions: this client speaks {client_version}, the server "
-            f"{server_version}; major versions must match (pass check_server_version=False "
-            "to skip this check)"
+            f"incompatible server: this client speaks the Prefect {PREFECT_MAJOR_VERSION} API, "
+            f"the server runs Prefect {server_version}; major versions must match "
+            "(pass check_server_version=False to skip this check)"
         )
