@@ -121,8 +121,7 @@ def interop(session: nox.Session) -> None:
                 "no:randomly",
                 *session.posargs,
                 env={
-                    "PREFECT_API_URL": api_url,
-                    "PREFECT_TRIO_CLIENT_INTEROP": "1",
+                    "PREFECT_TRIO_CLIENT_INTEROP_API_URL": api_url,
                     "PREFECT_TRIO_CLIENT_INTEROP_CSRF": "1" if csrf else "0",
                 },
             )

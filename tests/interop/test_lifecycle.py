@@ -1,0 +1,313 @@
+"""A full client lifecycle against a real Prefect server: trio, asyncio, and the sync client.
+
+Run by `nox -s interop`, twice: once with the server's CSRF protection off, once on.
+The lifecycle is written once, against an async interface; the sync client runs it
+through `Blocking`, which calls its methods directly (they block, which is the point).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta, timezone
+from typing import Any
+from uuid import UUID, uuid4
+
+import anyio
+import httpx
+import pytest
+
+from prefect_trio_client import states
+from prefect_trio_client.exceptions import Abort, ObjectAlreadyExists, ObjectNotFound
+from prefect_trio_client.orchestration import PrefectClient, SyncPrefectClient, get_client
+from prefect_trio_client.schemas.actions import (
+    ArtifactCreate,
+    GlobalConcurrencyLimitCreate,
+    LogCreate,
+    VariableCreate,
+    VariableUpdate,
+    WorkPoolCreate,
+    WorkPoolUpdate,
+)
+from prefect_trio_client.schemas.filters import (
+    ArtifactFilter,
+    ArtifactFilterKey,
+    FlowFilter,
+    FlowFilterName,
+    FlowRunFilter,
+    FlowRunFilterState,
+    FlowRunFilterStateType,
+    FlowRunFilterTags,
+    LogFilter,
+    LogFilterFlowRunId,
+    TaskRunFilter,
+    TaskRunFilterFlowRunId,
+)
+from prefect_trio_client.schemas.objects import ConcurrencyLeaseHolder, StateType
+from prefect_trio_client.schemas.responses import SetStateStatus
+from prefect_trio_client.schemas.sorting import FlowRunSort
+from tests.interop.conftest import INTEROP_CSRF
+
+pytestmark = [pytest.mark.interop, pytest.mark.anyio]
+
+
+class Blocking:
+    """The sync client behind the async interface the lifecycle is written against."""
+
+    def __init__(self, client: SyncPrefectClient) -> None:
+        self._client = client
+        self.httpx_client = _BlockingHttp(client.httpx_client)
+
+    def __getattr__(self, name: str) -> Callable[..., Awaitable[Any]]:
+        method = getattr(self._client, name)
+
+        async def call(*args: Any, **kwargs: Any) -> Any:
+            return method(*args, **kwargs)
+
+        return call
+
+
+class _BlockingHttp:
+    def __init__(self, client: httpx.Client) -> None:
+        self._client = client
+
+    async def post(self, url: str, **kwargs: Any) -> httpx.Response:
+        return self._client.post(url, **kwargs)
+
+
+async def lifecycle(client: Any, unique: str) -> None:
+    tag = f"interop-{unique}"
+
+    # health and flows
+    assert await client.api_healthcheck() is None
+    assert (await client.api_version()).startswith("3.")
+    flow_id = await client.create_flow_from_name(f"flow-{unique}")
+    assert await client.create_flow_from_name(f"flow-{unique}") == flow_id
+    assert (await client.read_flow(flow_id)).name == f"flow-{unique}"
+    assert (await client.read_flow_by_name(f"flow-{unique}")).id == flow_id
+    found = await client.read_flows(
+        flow_filter=FlowFilter(name=FlowFilterName(any_=[f"flow-{unique}"]))
+    )
+    assert [f.id for f in found] == [flow_id]
+    with pytest.raises(ObjectNotFound):
+        await client.read_flow(uuid4())
+
+    # flow runs, idempotency
+    run = await client.create_flow_run(
+        flow_id, name=f"run-{unique}", parameters={"x": 1}, tags=[tag], idempotency_key=unique
+    )
+    replay = await client.create_flow_run(flow_id, tags=[tag], idempotency_key=unique)
+    assert replay.id == run.id
+    assert run.state is not None
+    assert run.state.type is StateType.PENDING
+    await client.update_flow_run(run.id, parameters={"x": 2}, tags=[tag, "updated"])
+    await client.set_flow_run_name(run.id, f"run-{unique}-renamed")
+    await client.update_flow_run_labels(run.id, {"team": "data"})
+    read = await client.read_flow_run(run.id)
+    assert read.name == f"run-{unique}-renamed"
+    assert read.parameters == {"x": 2}
+    assert read.labels["team"] == "data"
+
+    # states: Pending -> Running -> Completed, a duplicate transition rejected
+    running = await client.set_flow_run_state(run.id, states.Running())
+    assert running.status is SetStateStatus.ACCEPT
+    transition = str(uuid4())
+    body = {
+        "state": {
+            "type": "RUNNING",
+            "name": "Running",
+            "state_details": {"transition_id": transition},
+        },
+        "force": False,
+    }
+    first = await client.httpx_client.post(f"/flow_runs/{run.id}/set_state", json=body)
+    assert first.json()["status"] == "ACCEPT"
+    again = await client.httpx_client.post(f"/flow_runs/{run.id}/set_state", json=body)
+    assert again.json()["status"] == "REJECT"
+
+    # task runs with states
+    task_run = await client.create_task_run(
+        flow_run_id=run.id, task_key=f"task-{unique}", dynamic_key="0"
+    )
+    assert (await client.propose_state(states.Running(), task_run_id=task_run.id)).is_running()
+    done = await client.propose_state(states.Completed(message="ok"), task_run_id=task_run.id)
+    assert done.is_completed()
+    task_runs = await client.read_task_runs(
+        task_run_filter=TaskRunFilter(flow_run_id=TaskRunFilterFlowRunId(any_=[run.id]))
+    )
+    assert [t.id for t in task_runs] == [task_run.id]
+    assert [s.type for s in await client.read_task_run_states(task_run.id)] == [
+        StateType.PENDING,
+        StateType.RUNNING,
+        StateType.COMPLETED,
+    ]
+
+    backwards = await client.set_flow_run_state(run.id, states.Pending())
+    assert backwards.status is SetStateStatus.ABORT  # RUNNING cannot go back to PENDING
+    with pytest.raises(Abort, match="cannot transition to a PENDING state"):
+        await client.propose_state(states.Pending(), flow_run_id=run.id)
+    completed = await client.propose_state(states.Completed(), flow_run_id=run.id)
+    assert completed.is_completed()
+    assert (await client.read_flow_run(run.id)).state_type is StateType.COMPLETED
+    history = [s.type for s in await client.read_flow_run_states(run.id)]
+    assert history[0] is StateType.PENDING
+    assert history[-1] is StateType.COMPLETED
+
+    # logs
+    now = datetime.now(timezone.utc)
+    await client.create_logs(
+        [
+            LogCreate(
+                name="interop", level=20, message=f"line {i}", timestamp=now, flow_run_id=run.id
+            )
+            for i in range(3)
+        ]
+    )
+    logs = await client.read_logs(
+        log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[run.id]))
+    )
+    assert [log.message for log in logs] == ["line 0", "line 1", "line 2"]
+
+    # filters and counts
+    second = await client.create_flow_run(flow_id, tags=[tag])
+    tagged = FlowRunFilter(tags=FlowRunFilterTags(all_=[tag]))
+    assert await client.count_flow_runs(flow_run_filter=tagged) == 2
+    done_filter = FlowRunFilter(
+        tags=FlowRunFilterTags(all_=[tag]),
+        state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.COMPLETED])),
+    )
+    assert [r.id for r in await client.read_flow_runs(flow_run_filter=done_filter)] == [run.id]
+    page = await client.read_flow_runs(
+        flow_run_filter=tagged, sort=FlowRunSort.NAME_ASC, limit=1, offset=1
+    )
+    assert len(page) == 1
+
+    # work pool, queue, heartbeat, deployment, runs from it, scheduled runs
+    pool_name = f"pool-{unique}"
+    pool = await client.create_work_pool(WorkPoolCreate(name=pool_name, type="process"))
+    assert pool.name == pool_name
+    with pytest.raises(ObjectAlreadyExists):
+        await client.create_work_pool(WorkPoolCreate(name=pool_name, type="process"))
+    await client.update_work_pool(pool_name, WorkPoolUpdate(description="updated"))
+    assert (await client.read_work_pool(pool_name)).description == "updated"
+    queue = await client.create_work_queue(f"queue-{unique}", work_pool_name=pool_name, priority=2)
+    assert (
+        await client.read_work_queue_by_name(queue.name, work_pool_name=pool_name)
+    ).id == queue.id
+    assert queue.name in [q.name for q in await client.read_work_queues(work_pool_name=pool_name)]
+    await client.send_worker_heartbeat(pool_name, f"worker-{unique}", heartbeat_interval_seconds=30)
+    assert pool_name in [p.name for p in await client.read_work_pools()]
+
+    deployment_id = await client.create_deployment(
+        flow_id,
+        f"deployment-{unique}",
+        work_pool_name=pool_name,
+        work_queue_name=queue.name,
+        parameters={"x": 1},
+        tags=[tag],
+    )
+    deployment = await client.read_deployment_by_name(f"flow-{unique}/deployment-{unique}")
+    assert deployment.id == deployment_id
+    from_deployment = await client.create_flow_run_from_deployment(
+        deployment_id, parameters={"x": 5}, idempotency_key=f"dep-{unique}"
+    )
+    replayed = await client.create_flow_run_from_deployment(
+        deployment_id, parameters={"x": 99}, idempotency_key=f"dep-{unique}"
+    )
+    assert replayed.id == from_deployment.id
+    assert from_deployment.state_type is StateType.SCHEDULED
+    soon = datetime.now(timezone.utc) + timedelta(minutes=5)
+    scheduled = await client.get_scheduled_flow_runs_for_deployments(
+        [deployment_id], scheduled_before=soon
+    )
+    assert from_deployment.id in [r.id for r in scheduled]
+    for_pool = await client.get_scheduled_flow_runs_for_work_pool(
+        pool_name, work_queue_names=[queue.name], scheduled_before=soon
+    )
+    assert from_deployment.id in [r.flow_run.id for r in for_pool]
+
+    # variables
+    variable = await client.create_variable(VariableCreate(name=f"var_{unique}", value={"a": 1}))
+    assert variable.value == {"a": 1}
+    with pytest.raises(ObjectAlreadyExists):
+        await client.create_variable(VariableCreate(name=f"var_{unique}", value=1))
+    await client.update_variable(VariableUpdate(name=f"var_{unique}", value="new"))
+    read_variable = await client.read_variable_by_name(f"var_{unique}")
+    assert read_variable is not None
+    assert read_variable.value == "new"
+    await client.delete_variable_by_name(f"var_{unique}")
+    assert await client.read_variable_by_name(f"var_{unique}") is None
+
+    # global concurrency with a lease
+    limit_name = f"gcl-{unique}"
+    await client.create_global_concurrency_limit(
+        GlobalConcurrencyLimitCreate(name=limit_name, limit=2)
+    )
+    lease = await client.increment_concurrency_slots_with_lease(
+        [limit_name],
+        1,
+        lease_duration=60,
+        holder=ConcurrencyLeaseHolder(type="flow_run", id=run.id),
+    )
+    assert [limit.name for limit in lease.limits] == [limit_name]
+    assert (await client.read_global_concurrency_limit_by_name(limit_name)).active_slots == 1
+    await client.renew_concurrency_lease(lease.lease_id, lease_duration=120)
+    await client.release_concurrency_slots_with_lease(lease.lease_id)
+    assert (await client.read_global_concurrency_limit_by_name(limit_name)).active_slots == 0
+    await client.delete_global_concurrency_limit_by_name(limit_name)
+    with pytest.raises(ObjectNotFound):
+        await client.read_global_concurrency_limit_by_name(limit_name)
+
+    # artifacts
+    artifact = await client.create_artifact(
+        ArtifactCreate(key=f"report-{unique}", type="markdown", data="# hi", flow_run_id=run.id)
+    )
+    read_artifacts = await client.read_artifacts(
+        artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[f"report-{unique}"]))
+    )
+    assert [a.id for a in read_artifacts] == [artifact.id]
+
+    # clean up what can be deleted
+    await client.delete_deployment(deployment_id)
+    await client.delete_flow_run(second.id)
+    await client.delete_task_run(task_run.id)
+    await client.delete_work_pool(pool_name)
+    await client.delete_flow(flow_id)
+    with pytest.raises(ObjectNotFound):
+        await client.read_flow(flow_id)
+
+
+@pytest.mark.parametrize("anyio_backend", ["trio", "asyncio"])
+async def test_lifecycle_async(anyio_backend: str, api_url: str, unique: str) -> None:
+    async with get_client() as client:
+        assert isinstance(client, PrefectClient)
+        await lifecycle(client, unique)
+        # CSRF turns itself off against a server without it, at the first write.
+        assert client.httpx_client.enable_csrf_support is INTEROP_CSRF
+
+
+@pytest.mark.parametrize("anyio_backend", ["trio"])
+async def test_lifecycle_sync(anyio_backend: str, api_url: str, unique: str) -> None:
+    with get_client(sync_client=True) as client:
+        await lifecycle(Blocking(client), unique)
+
+
+@pytest.mark.parametrize("anyio_backend", ["trio", "asyncio"])
+async def test_twenty_concurrent_writes(anyio_backend: str, api_url: str, unique: str) -> None:
+    async with get_client() as client:
+        flow_id = await client.create_flow_from_name(f"concurrent-{unique}")
+        ids: list[UUID] = []
+
+        async def create(i: int) -> None:
+            run = await client.create_flow_run(
+                flow_id, tags=[f"concurrent-{unique}"], name=f"c-{i}"
+            )
+            ids.append(run.id)
+
+        async with anyio.create_task_group() as tg:
+            for i in range(20):
+                tg.start_soon(create, i)
+        assert len(set(ids)) == 20
+        tagged = FlowRunFilter(tags=FlowRunFilterTags(all_=[f"concurrent-{unique}"]))
+        assert await client.count_flow_runs(flow_run_filter=tagged) == 20
+        if INTEROP_CSRF:
+            assert client.httpx_client._csrf.fetches == 1
