@@ -97,8 +97,8 @@ def examples(session: nox.Session) -> None:
 
 # The real Prefect server the interop tests talk to. 3.9.1 pins a newer certifi than the
 # package index has, so we pin 3.8.8, which speaks the same API (0.8.4). Its server uses
-# FastAPI's `min_items`, which FastAPI 0.120 removed, hence the FastAPI bound.
-PREFECT_SERVER_REQUIREMENTS = ["prefect==3.8.8", "fastapi<0.120"]
+# FastAPI's `min_items`, which FastAPI 0.155 no longer accepts (0.150 does): hence the bound.
+PREFECT_SERVER_REQUIREMENTS = ["prefect==3.8.8", "fastapi>=0.139,<0.151"]
 
 
 @nox.session
