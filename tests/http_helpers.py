@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta, timezone
@@ -110,3 +111,21 @@ class CsrfServer:
 
     def sync_transport(self) -> httpx.MockTransport:
         return httpx.MockTransport(self.handle)
+
+
+class FakeTimer:
+    """The sync client's clock and sleep on virtual time: sleeping advances `now`."""
+
+    def __init__(self) -> None:
+        self.now_value = 0.0
+        self.slept: list[float] = []
+
+    def now(self) -> float:
+        return self.now_value
+
+    def wait(self, delay: float, interrupt: threading.Event) -> bool:
+        if interrupt.is_set():
+            return True
+        self.slept.append(delay)
+        self.now_value += delay
+        return False

@@ -19,25 +19,9 @@ from prefect_trio_client.exceptions import (
     ObjectNotFound,
     PrefectHTTPStatusError,
 )
-from tests.http_helpers import CsrfServer, Script, ok, status
+from tests.http_helpers import CsrfServer, FakeTimer, Script, ok, status
 
 NO_JITTER = RetryPolicy(jitter_factor=0)
-
-
-class FakeTimer:
-    def __init__(self) -> None:
-        self.now_value = 0.0
-        self.slept: list[float] = []
-
-    def now(self) -> float:
-        return self.now_value
-
-    def wait(self, delay: float, interrupt: threading.Event) -> bool:
-        if interrupt.is_set():
-            return True
-        self.slept.append(delay)
-        self.now_value += delay
-        return False
 
 
 def make_client(

@@ -11,6 +11,7 @@ import httpx
 
 from prefect_trio_client.orchestration import PrefectClient, SyncPrefectClient
 from prefect_trio_client.settings import ClientSettings
+from tests.http_helpers import FakeTimer
 
 ClientKind = Literal["asyncio", "trio", "sync"]
 API_URL = "http://127.0.0.1:4210/api"
@@ -27,7 +28,9 @@ async def make_client(
     kwargs.setdefault("check_server_version", False)
     transport = httpx.MockTransport(handler)
     if kind == "sync":
-        with SyncPrefectClient(API_URL, httpx_settings={"transport": transport}, **kwargs) as sync:
+        sync = SyncPrefectClient(API_URL, httpx_settings={"transport": transport}, **kwargs)
+        sync.httpx_client._timer = FakeTimer()  # retry and WAIT sleeps on virtual time
+        with sync:
             yield sync
     else:
         async with PrefectClient(
