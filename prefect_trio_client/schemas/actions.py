@@ -1,0 +1,431 @@
+"""Request bodies: the ``*Create`` / ``*Update`` models Prefect's API accepts.
+
+Every model here forbids unknown fields (a typo is a ``ValidationError`` naming it) and
+dumps sparsely (see ``objects.SparseBaseModel``): ``model_dump(mode="json")`` is the request
+body, holding the fields that were given, including explicit ``None`` (``null`` clears a
+field in an update), and leaving out untouched defaults for the server to fill in. Built
+from one of Prefect's own request bodies, a model dumps that body back unchanged; the
+tests prove it against every captured body.
+"""
+
+import re
+from typing import Annotated, Any
+from uuid import UUID
+
+from pydantic import (
+    AfterValidator,
+    Field,
+    JsonValue,
+    NonNegativeFloat,
+    NonNegativeInt,
+    PositiveInt,
+    model_validator,
+)
+
+from prefect_trio_client.schemas.objects import (
+    SCHEDULE_TYPES,
+    ActionBaseModel,
+    AnyTaskRunInput,
+    ConcurrencyOptions,
+    DateTime,
+    FlowRunPolicy,
+    KeyValueLabels,
+    QueueFilter,
+    State,
+    StateDetails,
+    StateType,
+    TaskRunPolicy,
+    WorkPoolStorageConfiguration,
+    _fill_state_name,
+)
+
+__all__ = [
+    "ArtifactCreate",
+    "ArtifactKey",
+    "ArtifactUpdate",
+    "DeploymentCreate",
+    "DeploymentFlowRunCreate",
+    "DeploymentScheduleCreate",
+    "DeploymentScheduleUpdate",
+    "DeploymentUpdate",
+    "FlowCreate",
+    "FlowRunCreate",
+    "FlowRunUpdate",
+    "FlowUpdate",
+    "GlobalConcurrencyLimitCreate",
+    "GlobalConcurrencyLimitUpdate",
+    "LogCreate",
+    "Name",
+    "StateCreate",
+    "TaskRunCreate",
+    "TaskRunUpdate",
+    "VariableCreate",
+    "VariableName",
+    "VariableUpdate",
+    "WorkPoolCreate",
+    "WorkPoolUpdate",
+    "WorkQueueCreate",
+    "WorkQueueUpdate",
+]
+
+_VARIABLE_NAME = re.compile(r"^[a-z0-9_-]+$")
+_ARTIFACT_KEY = re.compile(r"^[a-z0-9-]+$")
+_BANNED_NAME_CHARACTERS = frozenset("/%&><")
+
+
+def _variable_name(value: str) -> str:
+    """The server's rule, checked here so the mistake shows before the request."""
+    if not _VARIABLE_NAME.match(value):
+        raise ValueError(
+            "Variable name must only contain lowercase letters, numbers, and dashes or underscores."
+        )
+    return value
+
+
+def _artifact_key(value: str) -> str:
+    if not _ARTIFACT_KEY.match(value):
+        raise ValueError("Artifact key must only contain lowercase letters, numbers, and dashes.")
+    return value
+
+
+def _plain_name(value: str) -> str:
+    banned = sorted(_BANNED_NAME_CHARACTERS.intersection(value))
+    if banned:
+        raise ValueError(f"Name {value!r} contains an invalid character: {' '.join(banned)}")
+    return value
+
+
+VariableName = Annotated[str, Field(max_length=255), AfterValidator(_variable_name)]
+"""A variable name: lowercase letters, digits, ``-`` and ``_``, at most 255 characters."""
+
+ArtifactKey = Annotated[str, AfterValidator(_artifact_key)]
+"""An artifact key: lowercase letters, digits and ``-``."""
+
+Name = Annotated[str, AfterValidator(_plain_name)]
+"""An object name without ``/ % & > <`` (they break URLs), as Prefect's ``Name``."""
+
+
+# --------------------------------------------------------------------------- states
+
+
+class StateCreate(ActionBaseModel):
+    """A proposed state for ``set_state`` or for a run being created.
+
+    A missing ``name`` is filled from ``type`` ("Running", "Cancelling", ...), as Prefect
+    names states, so it is always sent.
+    """
+
+    type: StateType
+    name: str | None = None
+    message: str | None = None
+    state_details: StateDetails = Field(default_factory=StateDetails)
+    data: Any = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _name_from_type(cls, data: Any) -> Any:
+        return _fill_state_name(data)
+
+    @classmethod
+    def from_state(cls, state: State) -> "StateCreate":
+        """Propose ``state``: type, name, message, data and a copy of its details.
+
+        The details are deep-copied, so setting ``transition_id`` or ``flow_run_id`` on
+        the result never changes ``state``.
+        """
+        return cls(
+            type=state.type,
+            name=state.name,
+            message=state.message,
+            state_details=state.state_details.model_copy(deep=True),
+            data=state.data,
+        )
+
+
+# --------------------------------------------------------------------------- flows and runs
+
+
+class FlowCreate(ActionBaseModel):
+    """Body of ``POST /flows/`` (an existing flow of that name is returned as is)."""
+
+    name: str
+    tags: list[str] = Field(default_factory=list)
+    labels: KeyValueLabels = Field(default_factory=dict)
+
+
+class FlowUpdate(ActionBaseModel):
+    """Body of ``PATCH /flows/{id}``."""
+
+    tags: list[str] = Field(default_factory=list)
+
+
+class FlowRunCreate(ActionBaseModel):
+    """Body of ``POST /flow_runs/``; a known ``idempotency_key`` returns the existing run."""
+
+    state: StateCreate | None = None
+    name: str | None = None
+    flow_id: UUID
+    deployment_id: UUID | None = None
+    flow_version: str | None = None
+    parameters: dict[str, Any] = Field(default_factory=dict)
+    context: dict[str, Any] = Field(default_factory=dict)
+    parent_task_run_id: UUID | None = None
+    infrastructure_document_id: UUID | None = None
+    empirical_policy: FlowRunPolicy = Field(default_factory=FlowRunPolicy)
+    tags: list[str] = Field(default_factory=list)
+    idempotency_key: str | None = None
+    labels: KeyValueLabels = Field(default_factory=dict)
+    work_pool_name: str | None = None
+    work_queue_name: str | None = None
+    job_variables: dict[str, Any] | None = None
+
+
+class FlowRunUpdate(ActionBaseModel):
+    """Body of ``PATCH /flow_runs/{id}``: only the fields given are changed."""
+
+    name: str | None = None
+    flow_version: str | None = None
+    parameters: dict[str, Any] | None = Field(default_factory=dict)
+    empirical_policy: FlowRunPolicy = Field(default_factory=FlowRunPolicy)
+    tags: list[str] = Field(default_factory=list)
+    infrastructure_pid: str | None = None
+    job_variables: dict[str, Any] | None = None
+
+
+class TaskRunCreate(ActionBaseModel):
+    """Body of ``POST /task_runs/``; ``(flow_run_id, task_key, dynamic_key)`` is unique."""
+
+    id: UUID | None = None
+    state: StateCreate | None = None
+    name: str | None = None
+    flow_run_id: UUID | None = None
+    task_key: str
+    dynamic_key: str
+    cache_key: str | None = None
+    cache_expiration: DateTime | None = None
+    task_version: str | None = None
+    empirical_policy: TaskRunPolicy = Field(default_factory=TaskRunPolicy)
+    tags: list[str] = Field(default_factory=list)
+    labels: KeyValueLabels = Field(default_factory=dict)
+    task_inputs: dict[str, list[AnyTaskRunInput]] = Field(default_factory=dict)
+
+
+class TaskRunUpdate(ActionBaseModel):
+    """Body of ``PATCH /task_runs/{id}``."""
+
+    name: str | None = None
+
+
+# --------------------------------------------------------------------------- deployments
+
+
+class DeploymentScheduleCreate(ActionBaseModel):
+    """One schedule of a deployment being created or replaced."""
+
+    schedule: SCHEDULE_TYPES
+    active: bool = True
+    max_scheduled_runs: PositiveInt | None = None
+    parameters: dict[str, Any] = Field(default_factory=dict)
+    slug: str | None = None
+
+
+class DeploymentScheduleUpdate(ActionBaseModel):
+    """Body of ``PATCH /deployments/{id}/schedules/{schedule_id}``."""
+
+    schedule: SCHEDULE_TYPES | None = None
+    active: bool = True
+    max_scheduled_runs: PositiveInt | None = None
+    parameters: dict[str, Any] | None = None
+    slug: str | None = None
+
+
+class DeploymentCreate(ActionBaseModel):
+    """Body of ``POST /deployments/`` (an existing flow/name pair is updated in place)."""
+
+    name: str
+    flow_id: UUID
+    paused: bool | None = None
+    schedules: list[DeploymentScheduleCreate] = Field(default_factory=list)
+    concurrency_limit: NonNegativeInt | None = None
+    concurrency_options: ConcurrencyOptions | None = None
+    enforce_parameter_schema: bool | None = None
+    parameter_openapi_schema: dict[str, Any] | None = Field(default_factory=dict)
+    parameters: dict[str, Any] = Field(default_factory=dict)
+    tags: list[str] = Field(default_factory=list)
+    labels: KeyValueLabels = Field(default_factory=dict)
+    pull_steps: list[dict[str, Any]] | None = None
+    work_queue_name: str | None = None
+    work_pool_name: str | None = None
+    storage_document_id: UUID | None = None
+    infrastructure_document_id: UUID | None = None
+    description: str | None = None
+    path: str | None = None
+    entrypoint: str | None = None
+    job_variables: dict[str, Any] = Field(default_factory=dict)
+    version: str | None = None
+
+
+class DeploymentUpdate(ActionBaseModel):
+    """Body of ``PATCH /deployments/{id}``: only the fields given are changed."""
+
+    version: str | None = None
+    description: str | None = None
+    parameters: dict[str, Any] | None = None
+    paused: bool | None = None
+    schedules: list[DeploymentScheduleCreate] | None = None
+    concurrency_limit: NonNegativeInt | None = None
+    concurrency_options: ConcurrencyOptions | None = None
+    tags: list[str] = Field(default_factory=list)
+    work_queue_name: str | None = None
+    work_pool_name: str | None = None
+    path: str | None = None
+    job_variables: dict[str, Any] | None = Field(default_factory=dict)
+    entrypoint: str | None = None
+    storage_document_id: UUID | None = None
+    infrastructure_document_id: UUID | None = None
+    enforce_parameter_schema: bool | None = None
+    parameter_openapi_schema: dict[str, Any] | None = Field(default_factory=dict)
+    pull_steps: list[dict[str, Any]] | None = None
+
+
+class DeploymentFlowRunCreate(ActionBaseModel):
+    """Body of ``POST /deployments/{id}/create_flow_run``."""
+
+    state: StateCreate | None = None
+    name: str | None = None
+    parameters: dict[str, Any] = Field(default_factory=dict)
+    enforce_parameter_schema: bool | None = None
+    context: dict[str, Any] = Field(default_factory=dict)
+    infrastructure_document_id: UUID | None = None
+    empirical_policy: FlowRunPolicy = Field(default_factory=FlowRunPolicy)
+    tags: list[str] = Field(default_factory=list)
+    idempotency_key: str | None = None
+    parent_task_run_id: UUID | None = None
+    work_queue_name: str | None = None
+    job_variables: dict[str, Any] | None = None
+    labels: KeyValueLabels = Field(default_factory=dict)
+
+
+# --------------------------------------------------------------------------- logs, variables
+
+
+class LogCreate(ActionBaseModel):
+    """One entry of the list ``POST /logs/`` takes."""
+
+    name: str
+    level: int
+    message: str
+    timestamp: DateTime
+    flow_run_id: UUID | None = None
+    task_run_id: UUID | None = None
+
+
+class VariableCreate(ActionBaseModel):
+    """Body of ``POST /variables/``; the name is checked with the server's rule."""
+
+    name: VariableName
+    value: JsonValue
+    tags: list[str] | None = None
+
+
+class VariableUpdate(ActionBaseModel):
+    """Body of ``PATCH /variables/name/{name}``."""
+
+    name: VariableName | None = None
+    value: JsonValue = None
+    tags: list[str] | None = None
+
+
+# --------------------------------------------------------------------------- work pools, queues
+
+
+class WorkPoolCreate(ActionBaseModel):
+    """Body of ``POST /work_pools/``."""
+
+    name: str
+    description: str | None = None
+    type: str = "prefect-agent"
+    base_job_template: dict[str, Any] = Field(default_factory=dict)
+    is_paused: bool = False
+    concurrency_limit: NonNegativeInt | None = None
+    storage_configuration: WorkPoolStorageConfiguration = Field(
+        default_factory=WorkPoolStorageConfiguration
+    )
+
+
+class WorkPoolUpdate(ActionBaseModel):
+    """Body of ``PATCH /work_pools/{name}``."""
+
+    description: str | None = None
+    is_paused: bool | None = None
+    base_job_template: dict[str, Any] | None = None
+    concurrency_limit: NonNegativeInt | None = None
+    storage_configuration: WorkPoolStorageConfiguration | None = None
+
+
+class WorkQueueCreate(ActionBaseModel):
+    """Body of ``POST /work_pools/{pool}/queues`` and of ``POST /work_queues/``."""
+
+    name: str
+    description: str | None = None
+    is_paused: bool = False
+    concurrency_limit: NonNegativeInt | None = None
+    priority: PositiveInt | None = None
+    filter: QueueFilter | None = None
+    """Deprecated by Prefect; still accepted."""
+
+
+class WorkQueueUpdate(ActionBaseModel):
+    """Body of ``PATCH /work_queues/{id}`` and of the pool-scoped variant."""
+
+    name: str | None = None
+    description: str | None = None
+    is_paused: bool = False
+    concurrency_limit: NonNegativeInt | None = None
+    priority: PositiveInt | None = None
+    last_polled: DateTime | None = None
+    filter: QueueFilter | None = None
+    """Deprecated by Prefect; still accepted."""
+
+
+# --------------------------------------------------------------------------- artifacts, limits
+
+
+class ArtifactCreate(ActionBaseModel):
+    """Body of ``POST /artifacts/``; the key is checked with the server's rule."""
+
+    key: ArtifactKey | None = None
+    type: str | None = None
+    description: str | None = None
+    data: Any = None
+    metadata_: dict[str, str] | None = None
+    flow_run_id: UUID | None = None
+    task_run_id: UUID | None = None
+
+
+class ArtifactUpdate(ActionBaseModel):
+    """Body of ``PATCH /artifacts/{id}``."""
+
+    data: Any = None
+    description: str | None = None
+    metadata_: dict[str, str] | None = None
+
+
+class GlobalConcurrencyLimitCreate(ActionBaseModel):
+    """Body of ``POST /v2/concurrency_limits/``."""
+
+    name: Name
+    limit: NonNegativeInt
+    active: bool | None = True
+    active_slots: NonNegativeInt | None = 0
+    slot_decay_per_second: NonNegativeFloat | None = 0.0
+
+
+class GlobalConcurrencyLimitUpdate(ActionBaseModel):
+    """Body of ``PATCH /v2/concurrency_limits/{id_or_name}``."""
+
+    name: Name | None = None
+    limit: NonNegativeInt | None = None
+    active: bool | None = None
+    active_slots: NonNegativeInt | None = None
+    slot_decay_per_second: NonNegativeFloat | None = None

@@ -1,0 +1,793 @@
+"""Prefect's objects as the API returns them: runs, states, deployments, pools and friends.
+
+Field names, optionality and JSON shapes follow what a Prefect 3.9 server sends
+(``tests/data/prefect-api-samples.json``). Three base classes carry the wire rules:
+
+- :class:`PrefectBaseModel` (read models) ignores unknown fields, so a newer server that
+  adds a field never breaks us, and dumps every field.
+- :class:`SparseBaseModel` (value objects that travel in both directions, such as
+  :class:`StateDetails` and the run policies) also ignores unknown fields, but dumps only
+  the fields that were given or changed since construction. That is how Prefect sends them
+  (``exclude_unset``), and it keeps fields an older server does not know off the wire.
+- :class:`ActionBaseModel` (every ``*Create``/``*Update`` model and every filter) dumps the
+  same way and forbids unknown fields, so a typo fails loudly instead of being dropped.
+
+Datetimes are timezone-aware UTC: naive input is taken as UTC, other offsets are converted,
+and JSON output looks like Prefect's own (``2026-11-22T01:41:03.831014Z``). Durations are
+``timedelta`` in Python and seconds (a float) on the wire. Enums are written as Prefect's
+upper-case names.
+"""
+
+import enum
+from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING, Annotated, Any, Literal
+from uuid import UUID, uuid4
+from zoneinfo import ZoneInfo
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    Field,
+    JsonValue,
+    PlainSerializer,
+    SerializationInfo,
+    SerializerFunctionWrapHandler,
+    Tag,
+    model_serializer,
+    model_validator,
+)
+
+if TYPE_CHECKING:
+    from prefect_trio_client.schemas.actions import StateCreate
+
+__all__ = [
+    "SCHEDULE_TYPES",
+    "TERMINAL_STATES",
+    "ActionBaseModel",
+    "AnyTaskRunInput",
+    "Artifact",
+    "ConcurrencyLeaseHolder",
+    "ConcurrencyLimitStrategy",
+    "ConcurrencyLimitWithLeaseResponse",
+    "ConcurrencyOptions",
+    "Constant",
+    "CreatedBy",
+    "CronSchedule",
+    "CsrfToken",
+    "DateTime",
+    "Deployment",
+    "DeploymentSchedule",
+    "DeploymentStatus",
+    "Flow",
+    "FlowRun",
+    "FlowRunPolicy",
+    "FlowRunResult",
+    "GlobalConcurrencyLimit",
+    "IntervalSchedule",
+    "KeyValueLabels",
+    "Log",
+    "MinimalConcurrencyLimitResponse",
+    "ObjectBaseModel",
+    "Parameter",
+    "PrefectBaseModel",
+    "QueueFilter",
+    "RRuleSchedule",
+    "Seconds",
+    "SparseBaseModel",
+    "State",
+    "StateDetails",
+    "StateType",
+    "TaskRun",
+    "TaskRunInput",
+    "TaskRunPolicy",
+    "TaskRunResult",
+    "UpdatedBy",
+    "Variable",
+    "WorkPool",
+    "WorkPoolStatus",
+    "WorkPoolStorageConfiguration",
+    "WorkQueue",
+    "WorkQueueStatus",
+    "Worker",
+    "WorkerFlowRunResponse",
+    "WorkerStatus",
+]
+
+
+# --------------------------------------------------------------------------- wire types
+
+
+def _as_utc(value: datetime) -> datetime:
+    """Naive means UTC (as Prefect assumes); any other offset is converted to UTC."""
+    if value.tzinfo is None or value.utcoffset() is None:
+        return value.replace(tzinfo=timezone.utc)
+    try:
+        return value.astimezone(timezone.utc)
+    except OverflowError as exc:  # year 1 at +01:00 has no UTC representation
+        raise ValueError("datetime is out of range once converted to UTC") from exc
+
+
+def _iso_utc(value: datetime) -> str:
+    """Prefect's own format: always microseconds, always ``Z``."""
+    naive_utc = _as_utc(value).replace(tzinfo=None)
+    return naive_utc.isoformat(timespec="microseconds") + "Z"
+
+
+def _seconds(value: timedelta) -> float:
+    return value.total_seconds()
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+DateTime = Annotated[
+    datetime,
+    AfterValidator(_as_utc),
+    PlainSerializer(_iso_utc, return_type=str, when_used="json"),
+]
+"""A timezone-aware UTC datetime that serialises like Prefect (``...T01:41:03.831014Z``)."""
+
+Seconds = Annotated[
+    timedelta,
+    PlainSerializer(_seconds, return_type=float, when_used="json"),
+]
+"""A duration: ``timedelta`` in Python, seconds as a float on the wire (Prefect's choice)."""
+
+
+def _none_as_empty(value: Any) -> Any:
+    return {} if value is None else value
+
+
+KeyValueLabels = Annotated[
+    dict[str, bool | int | float | str],
+    BeforeValidator(_none_as_empty),
+]
+"""Prefect's labels: string keys, scalar values; a ``null`` from the server reads as ``{}``."""
+
+
+# --------------------------------------------------------------------------- base models
+
+
+class PrefectBaseModel(BaseModel):
+    """Read models: unknown fields from a newer server are ignored; every field is dumped."""
+
+    model_config = ConfigDict(extra="ignore")
+
+
+class SparseBaseModel(PrefectBaseModel):
+    """Dumps only what a caller gave or changed, the way Prefect sends request bodies.
+
+    A field is left out of ``model_dump`` / ``model_dump_json`` when it was never given
+    *and* still equals its default; the server then applies its own default. A field given
+    explicitly, even as ``None``, is sent (``null`` clears a value in an update), and a
+    default that was changed in place (``details.transition_id = ...``) is sent too.
+    """
+
+    model_config = ConfigDict(extra="ignore", validate_assignment=True)
+
+    @model_serializer(mode="wrap")
+    def _dump_given_fields(
+        self, handler: SerializerFunctionWrapHandler, info: SerializationInfo
+    ) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        given = self.model_fields_set
+        for name, field in type(self).model_fields.items():
+            if name in given or field.is_required():
+                continue
+            key = name
+            if info.by_alias:
+                key = field.serialization_alias or field.alias or name
+            if key in data and getattr(self, name) == field.get_default(call_default_factory=True):
+                del data[key]
+        return data
+
+
+class ActionBaseModel(SparseBaseModel):
+    """Write models and filters: unknown fields are an error, so typos fail loudly."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class ObjectBaseModel(PrefectBaseModel):
+    """An object the server stores: an id plus created/updated timestamps."""
+
+    id: UUID = Field(default_factory=uuid4)
+    created: DateTime | None = None
+    updated: DateTime | None = None
+
+
+# --------------------------------------------------------------------------- enums
+
+
+class StateType(str, enum.Enum):
+    """The type of a run state; the JSON value is the upper-case name."""
+
+    SCHEDULED = "SCHEDULED"
+    PENDING = "PENDING"
+    RUNNING = "RUNNING"
+    COMPLETED = "COMPLETED"
+    FAILED = "FAILED"
+    CANCELLED = "CANCELLED"
+    CRASHED = "CRASHED"
+    PAUSED = "PAUSED"
+    CANCELLING = "CANCELLING"
+
+
+TERMINAL_STATES = frozenset(
+    {StateType.COMPLETED, StateType.CANCELLED, StateType.FAILED, StateType.CRASHED}
+)
+"""The state types a run never leaves without ``force`` (Prefect's set)."""
+
+
+class WorkPoolStatus(str, enum.Enum):
+    """Whether a work pool has a live worker."""
+
+    READY = "READY"
+    NOT_READY = "NOT_READY"
+    PAUSED = "PAUSED"
+
+
+class WorkerStatus(str, enum.Enum):
+    """Whether a worker's heartbeats are current."""
+
+    ONLINE = "ONLINE"
+    OFFLINE = "OFFLINE"
+
+
+class DeploymentStatus(str, enum.Enum):
+    """Whether a deployment has a polling worker or runner."""
+
+    READY = "READY"
+    NOT_READY = "NOT_READY"
+
+
+class WorkQueueStatus(str, enum.Enum):
+    """Whether a work queue is being polled."""
+
+    READY = "READY"
+    NOT_READY = "NOT_READY"
+    PAUSED = "PAUSED"
+
+
+class ConcurrencyLimitStrategy(str, enum.Enum):
+    """What a deployment does with a run that would exceed its concurrency limit."""
+
+    ENQUEUE = "ENQUEUE"
+    CANCEL_NEW = "CANCEL_NEW"
+
+
+# --------------------------------------------------------------------------- states
+
+
+def _default_state_name(state_type: StateType) -> str:
+    return " ".join(part.capitalize() for part in state_type.value.split("_"))
+
+
+def _fill_state_name(data: Any) -> Any:
+    """Before-validator shared with ``StateCreate``: a missing name comes from the type.
+
+    It runs before field validation so the name counts as given and is sent.
+    """
+    if isinstance(data, dict) and data.get("name") is None and "type" in data:
+        try:
+            state_type = StateType(data["type"])
+        except ValueError:
+            return data  # let field validation report the bad type
+        return {**data, "name": _default_state_name(state_type)}
+    return data
+
+
+class StateDetails(SparseBaseModel):
+    """Orchestration details of a state (ids, scheduling, pause, cache, transition)."""
+
+    flow_run_id: UUID | None = None
+    task_run_id: UUID | None = None
+    child_flow_run_id: UUID | None = None
+    scheduled_time: DateTime | None = None
+    cache_key: str | None = None
+    cache_expiration: DateTime | None = None
+    deferred: bool | None = None
+    untrackable_result: bool = False
+    pause_timeout: DateTime | None = None
+    pause_reschedule: bool = False
+    pause_key: str | None = None
+    run_input_keyset: dict[str, str] | None = None
+    refresh_cache: bool | None = None
+    retriable: bool | None = None
+    transition_id: UUID | None = None
+    task_parameters_id: UUID | None = None
+    traceparent: str | None = None
+    deployment_concurrency_lease_id: UUID | None = None
+
+
+class State(PrefectBaseModel):
+    """The state of a flow or task run, as the server records it."""
+
+    id: UUID = Field(default_factory=uuid4)
+    type: StateType
+    name: str | None = None
+    timestamp: DateTime = Field(default_factory=_now)
+    message: str | None = None
+    data: Any = None
+    state_details: StateDetails = Field(default_factory=StateDetails)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _name_from_type(cls, data: Any) -> Any:
+        return _fill_state_name(data)
+
+    @model_validator(mode="after")
+    def _scheduled_needs_a_time(self) -> "State":
+        """A SCHEDULED state always carries a time (Prefect's rule); default is now."""
+        if self.type is StateType.SCHEDULED and self.state_details.scheduled_time is None:
+            self.state_details = self.state_details.model_copy(update={"scheduled_time": _now()})
+        return self
+
+    def is_scheduled(self) -> bool:
+        return self.type is StateType.SCHEDULED
+
+    def is_pending(self) -> bool:
+        return self.type is StateType.PENDING
+
+    def is_running(self) -> bool:
+        return self.type is StateType.RUNNING
+
+    def is_completed(self) -> bool:
+        return self.type is StateType.COMPLETED
+
+    def is_failed(self) -> bool:
+        return self.type is StateType.FAILED
+
+    def is_crashed(self) -> bool:
+        return self.type is StateType.CRASHED
+
+    def is_cancelled(self) -> bool:
+        return self.type is StateType.CANCELLED
+
+    def is_cancelling(self) -> bool:
+        return self.type is StateType.CANCELLING
+
+    def is_paused(self) -> bool:
+        return self.type is StateType.PAUSED
+
+    def is_final(self) -> bool:
+        """Completed, failed, crashed or cancelled: the run is over."""
+        return self.type in TERMINAL_STATES
+
+    def to_state_create(self) -> "StateCreate":
+        """The ``StateCreate`` that proposes this state (see ``StateCreate.from_state``)."""
+        # actions imports this module, so the import has to wait until it is needed.
+        from prefect_trio_client.schemas.actions import StateCreate  # noqa: PLC0415
+
+        return StateCreate.from_state(self)
+
+
+# --------------------------------------------------------------------------- runs
+
+
+class CreatedBy(PrefectBaseModel):
+    """Who created an object (a deployment, an automation, a user)."""
+
+    id: UUID | None = None
+    type: str | None = None
+    display_value: str | None = None
+
+
+class UpdatedBy(PrefectBaseModel):
+    """Who last updated an object."""
+
+    id: UUID | None = None
+    type: str | None = None
+    display_value: str | None = None
+
+
+class FlowRunPolicy(SparseBaseModel):
+    """How a flow run retries and pauses."""
+
+    max_retries: int = 0
+    """Deprecated by Prefect in favour of ``retries``; still sent by the server."""
+    retry_delay_seconds: float = 0.0
+    """Deprecated by Prefect in favour of ``retry_delay``; still sent by the server."""
+    retries: int | None = None
+    retry_delay: int | None = None
+    pause_keys: set[str] | None = Field(default_factory=set)
+    resuming: bool | None = False
+    retry_type: str | None = None
+    """``"in_process"`` or ``"reschedule"`` in Prefect 3.9; kept as text for newer servers."""
+
+
+class FlowRun(ObjectBaseModel):
+    """A flow run as the server reports it."""
+
+    name: str
+    flow_id: UUID
+    state_id: UUID | None = None
+    deployment_id: UUID | None = None
+    deployment_version: str | None = None
+    work_queue_id: UUID | None = None
+    work_queue_name: str | None = None
+    flow_version: str | None = None
+    parameters: dict[str, Any] = Field(default_factory=dict)
+    idempotency_key: str | None = None
+    context: dict[str, Any] = Field(default_factory=dict)
+    empirical_policy: FlowRunPolicy = Field(default_factory=FlowRunPolicy)
+    tags: list[str] = Field(default_factory=list)
+    labels: KeyValueLabels = Field(default_factory=dict)
+    parent_task_run_id: UUID | None = None
+    state_type: StateType | None = None
+    state_name: str | None = None
+    run_count: int = 0
+    expected_start_time: DateTime | None = None
+    next_scheduled_start_time: DateTime | None = None
+    start_time: DateTime | None = None
+    end_time: DateTime | None = None
+    total_run_time: Seconds = timedelta(0)
+    estimated_run_time: Seconds = timedelta(0)
+    estimated_start_time_delta: Seconds = timedelta(0)
+    auto_scheduled: bool = False
+    infrastructure_document_id: UUID | None = None
+    infrastructure_pid: str | None = None
+    created_by: CreatedBy | None = None
+    work_pool_id: UUID | None = None
+    work_pool_name: str | None = None
+    state: State | None = None
+    job_variables: dict[str, Any] | None = None
+
+
+class TaskRunPolicy(SparseBaseModel):
+    """How a task run retries."""
+
+    max_retries: int = 0
+    """Deprecated by Prefect in favour of ``retries``; still sent by the server."""
+    retry_delay_seconds: float = 0.0
+    """Deprecated by Prefect in favour of ``retry_delay``; still sent by the server."""
+    retries: int | None = None
+    retry_delay: int | float | list[int] | list[float] | None = None
+    retry_jitter_factor: float | None = None
+
+
+class TaskRunInput(PrefectBaseModel):
+    """Where a task run's input came from; ``input_type`` tells the kinds apart."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    input_type: str
+
+
+class TaskRunResult(TaskRunInput):
+    """The input is another task run's result."""
+
+    input_type: Literal["task_run"] = "task_run"
+    id: UUID
+
+
+class FlowRunResult(TaskRunInput):
+    """The input is a (sub)flow run's result."""
+
+    input_type: Literal["flow_run"] = "flow_run"
+    id: UUID
+
+
+class Parameter(TaskRunInput):
+    """The input is one of the flow's parameters."""
+
+    input_type: Literal["parameter"] = "parameter"
+    name: str
+
+
+class Constant(TaskRunInput):
+    """The input is a constant of the given Python type."""
+
+    input_type: Literal["constant"] = "constant"
+    type: str
+
+
+AnyTaskRunInput = Annotated[
+    TaskRunResult | FlowRunResult | Parameter | Constant,
+    Field(discriminator="input_type"),
+]
+"""One entry of ``TaskRun.task_inputs``, told apart by ``input_type``."""
+
+
+class TaskRun(ObjectBaseModel):
+    """A task run as the server reports it."""
+
+    name: str
+    flow_run_id: UUID | None = None
+    task_key: str
+    dynamic_key: str
+    cache_key: str | None = None
+    cache_expiration: DateTime | None = None
+    task_version: str | None = None
+    empirical_policy: TaskRunPolicy = Field(default_factory=TaskRunPolicy)
+    tags: list[str] = Field(default_factory=list)
+    labels: KeyValueLabels = Field(default_factory=dict)
+    state_id: UUID | None = None
+    task_inputs: dict[str, list[AnyTaskRunInput]] = Field(default_factory=dict)
+    state_type: StateType | None = None
+    state_name: str | None = None
+    run_count: int = 0
+    flow_run_run_count: int = 0
+    expected_start_time: DateTime | None = None
+    next_scheduled_start_time: DateTime | None = None
+    start_time: DateTime | None = None
+    end_time: DateTime | None = None
+    total_run_time: Seconds = timedelta(0)
+    estimated_run_time: Seconds = timedelta(0)
+    estimated_start_time_delta: Seconds = timedelta(0)
+    state: State | None = None
+
+
+class Flow(ObjectBaseModel):
+    """A flow: a name that runs are grouped under."""
+
+    name: str
+    tags: list[str] = Field(default_factory=list)
+    labels: KeyValueLabels = Field(default_factory=dict)
+
+
+# --------------------------------------------------------------------------- deployments
+
+
+class IntervalSchedule(PrefectBaseModel):
+    """Runs every ``interval`` from ``anchor_date`` (``interval`` is seconds on the wire)."""
+
+    interval: Annotated[Seconds, Field(gt=timedelta(0))]
+    anchor_date: DateTime = Field(default_factory=_now)
+    timezone: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _timezone_from_anchor(cls, data: Any) -> Any:
+        """Anchor dates are stored in UTC, so keep an IANA zone's name (as Prefect does)."""
+        if isinstance(data, dict) and data.get("timezone") is None:
+            anchor = data.get("anchor_date")
+            if isinstance(anchor, datetime) and isinstance(anchor.tzinfo, ZoneInfo):
+                return {**data, "timezone": anchor.tzinfo.key}
+        return data
+
+
+class CronSchedule(PrefectBaseModel):
+    """Runs on a cron expression, in ``timezone`` (IANA name) when given."""
+
+    cron: str
+    timezone: str | None = None
+    day_or: bool = True
+
+
+class RRuleSchedule(PrefectBaseModel):
+    """Runs on an RFC 5545 recurrence rule."""
+
+    rrule: str
+    timezone: str | None = "UTC"
+
+
+def _schedule_kind(value: Any) -> str | None:
+    if isinstance(value, IntervalSchedule):
+        return "interval"
+    if isinstance(value, CronSchedule):
+        return "cron"
+    if isinstance(value, RRuleSchedule):
+        return "rrule"
+    if isinstance(value, dict):
+        for kind in ("interval", "cron", "rrule"):
+            if kind in value:
+                return kind
+    return None
+
+
+SCHEDULE_TYPES = Annotated[
+    (
+        Annotated[IntervalSchedule, Tag("interval")]
+        | Annotated[CronSchedule, Tag("cron")]
+        | Annotated[RRuleSchedule, Tag("rrule")]
+    ),
+    Discriminator(
+        _schedule_kind,
+        custom_error_type="invalid_schedule",
+        custom_error_message="a schedule needs an 'interval', 'cron' or 'rrule' field",
+    ),
+]
+"""Any of Prefect's schedules, told apart by which of interval/cron/rrule is present."""
+
+
+class DeploymentSchedule(ObjectBaseModel):
+    """One of a deployment's schedules."""
+
+    deployment_id: UUID | None = None
+    schedule: SCHEDULE_TYPES
+    active: bool = True
+    max_scheduled_runs: int | None = None
+    parameters: dict[str, Any] = Field(default_factory=dict)
+    slug: str | None = None
+
+
+class ConcurrencyOptions(PrefectBaseModel):
+    """How a deployment's concurrency limit treats extra runs."""
+
+    collision_strategy: ConcurrencyLimitStrategy
+    grace_period_seconds: int | None = None
+
+
+class GlobalConcurrencyLimit(ObjectBaseModel):
+    """A v2 (global) concurrency limit: Prefect's ``GlobalConcurrencyLimitResponse``."""
+
+    active: bool = True
+    name: str
+    limit: int
+    active_slots: int = 0
+    slot_decay_per_second: float = 0.0
+
+
+class Deployment(ObjectBaseModel):
+    """A deployment as the server reports it (Prefect's ``DeploymentResponse``)."""
+
+    name: str
+    version: str | None = None
+    description: str | None = None
+    flow_id: UUID
+    paused: bool = False
+    schedules: list[DeploymentSchedule] = Field(default_factory=list)
+    concurrency_limit: int | None = None
+    global_concurrency_limit: GlobalConcurrencyLimit | None = None
+    concurrency_options: ConcurrencyOptions | None = None
+    job_variables: dict[str, Any] = Field(default_factory=dict)
+    parameters: dict[str, Any] = Field(default_factory=dict)
+    tags: list[str] = Field(default_factory=list)
+    labels: KeyValueLabels = Field(default_factory=dict)
+    work_queue_name: str | None = None
+    work_queue_id: UUID | None = None
+    last_polled: DateTime | None = None
+    parameter_openapi_schema: dict[str, Any] | None = None
+    path: str | None = None
+    pull_steps: list[dict[str, Any]] | None = None
+    entrypoint: str | None = None
+    storage_document_id: UUID | None = None
+    infrastructure_document_id: UUID | None = None
+    created_by: CreatedBy | None = None
+    updated_by: UpdatedBy | None = None
+    work_pool_name: str | None = None
+    status: DeploymentStatus | None = DeploymentStatus.NOT_READY
+    enforce_parameter_schema: bool = True
+
+
+# --------------------------------------------------------------------------- the rest
+
+
+class Log(ObjectBaseModel):
+    """One log line attached to a flow run and/or task run."""
+
+    name: str
+    level: int
+    message: str
+    timestamp: DateTime
+    flow_run_id: UUID | None = None
+    task_run_id: UUID | None = None
+
+
+class Variable(ObjectBaseModel):
+    """A named JSON value stored by the server."""
+
+    name: str
+    value: JsonValue
+    tags: list[str] = Field(default_factory=list)
+
+
+class QueueFilter(PrefectBaseModel):
+    """Deprecated work-queue filter criteria (still part of the wire format)."""
+
+    tags: list[str] | None = None
+    deployment_ids: list[UUID] | None = None
+
+
+class WorkQueue(ObjectBaseModel):
+    """A work queue, in a work pool."""
+
+    name: str
+    description: str | None = ""
+    is_paused: bool = False
+    concurrency_limit: int | None = None
+    priority: int = 1
+    work_pool_id: UUID | None = None
+    filter: QueueFilter | None = None
+    last_polled: DateTime | None = None
+    work_pool_name: str | None = None
+    status: WorkQueueStatus | None = None
+    active_slots: int | None = None
+
+
+class WorkPoolStorageConfiguration(PrefectBaseModel):
+    """Where a work pool's bundles and default results are stored."""
+
+    bundle_upload_step: dict[str, Any] | None = None
+    bundle_execution_step: dict[str, Any] | None = None
+    default_result_storage_block_id: UUID | None = None
+
+
+class WorkPool(ObjectBaseModel):
+    """A work pool: a job template and a set of queues that workers poll."""
+
+    name: str
+    description: str | None = None
+    type: str
+    base_job_template: dict[str, Any] = Field(default_factory=dict)
+    is_paused: bool = False
+    concurrency_limit: int | None = None
+    status: WorkPoolStatus | None = None
+    default_queue_id: UUID | None = None
+    storage_configuration: WorkPoolStorageConfiguration = Field(
+        default_factory=WorkPoolStorageConfiguration
+    )
+    active_slots: int | None = None
+
+    @property
+    def is_push_pool(self) -> bool:
+        return self.type.endswith(":push")
+
+    @property
+    def is_managed_pool(self) -> bool:
+        return self.type.endswith(":managed")
+
+
+class Worker(ObjectBaseModel):
+    """A worker process that heartbeats to a work pool."""
+
+    name: str
+    work_pool_id: UUID
+    last_heartbeat_time: DateTime | None = None
+    heartbeat_interval_seconds: int | None = None
+    status: WorkerStatus = WorkerStatus.OFFLINE
+
+
+class WorkerFlowRunResponse(PrefectBaseModel):
+    """One scheduled run handed to a worker, with the pool and queue it came from."""
+
+    work_pool_id: UUID
+    work_queue_id: UUID
+    flow_run: FlowRun
+
+
+class Artifact(ObjectBaseModel):
+    """A piece of run output (markdown, a table, a link, ...) kept by the server."""
+
+    key: str | None = None
+    type: str | None = None
+    description: str | None = None
+    data: Any = None
+    metadata_: dict[str, str] | None = None
+    flow_run_id: UUID | None = None
+    task_run_id: UUID | None = None
+
+
+class CsrfToken(ObjectBaseModel):
+    """A CSRF token issued to one client id, valid until ``expiration``."""
+
+    token: str
+    client: str
+    expiration: DateTime
+
+
+class ConcurrencyLeaseHolder(PrefectBaseModel):
+    """The run (or deployment) that holds concurrency slots through a lease."""
+
+    type: Literal["flow_run", "task_run", "deployment"]
+    id: UUID
+
+
+class MinimalConcurrencyLimitResponse(PrefectBaseModel):
+    """The limit a lease took slots from."""
+
+    id: UUID
+    name: str
+    limit: int
+
+
+class ConcurrencyLimitWithLeaseResponse(PrefectBaseModel):
+    """The answer to increment-with-lease: the lease id and the limits it holds."""
+
+    lease_id: UUID
+    limits: list[MinimalConcurrencyLimitResponse]

@@ -1,0 +1,99 @@
+"""Response models beyond plain objects: above all the result of proposing a state.
+
+``OrchestrationResult.details`` is a union told apart by its ``type`` field
+(``accept_details``, ``reject_details``, ``abort_details``, ``wait_details``). The
+lease, worker and deployment responses live in ``objects`` and are re-exported here
+under the names Prefect's ``prefect.client.schemas.responses`` uses.
+"""
+
+import enum
+from typing import Annotated, Literal
+
+from pydantic import Field
+
+from prefect_trio_client.schemas.objects import (
+    ConcurrencyLimitWithLeaseResponse,
+    Deployment,
+    GlobalConcurrencyLimit,
+    MinimalConcurrencyLimitResponse,
+    PrefectBaseModel,
+    State,
+    WorkerFlowRunResponse,
+)
+
+__all__ = [
+    "ConcurrencyLimitWithLeaseResponse",
+    "DeploymentResponse",
+    "GlobalConcurrencyLimitResponse",
+    "MinimalConcurrencyLimitResponse",
+    "OrchestrationResult",
+    "SetStateStatus",
+    "StateAbortDetails",
+    "StateAcceptDetails",
+    "StateRejectDetails",
+    "StateResponseDetails",
+    "StateWaitDetails",
+    "WorkerFlowRunResponse",
+]
+
+DeploymentResponse = Deployment
+"""Prefect's name for a deployment read from the API."""
+
+GlobalConcurrencyLimitResponse = GlobalConcurrencyLimit
+"""Prefect's name for a global concurrency limit read from the API."""
+
+
+class SetStateStatus(str, enum.Enum):
+    """What the server did with a proposed state."""
+
+    ACCEPT = "ACCEPT"
+    REJECT = "REJECT"
+    ABORT = "ABORT"
+    WAIT = "WAIT"
+
+
+class StateAcceptDetails(PrefectBaseModel):
+    """The proposed state (or the server's amendment of it) is now the run's state."""
+
+    type: Literal["accept_details"] = "accept_details"
+
+
+class StateRejectDetails(PrefectBaseModel):
+    """The server kept another state, returned in ``OrchestrationResult.state``."""
+
+    type: Literal["reject_details"] = "reject_details"
+    reason: str | None = None
+
+
+class StateAbortDetails(PrefectBaseModel):
+    """The transition makes no sense (for example RUNNING -> PENDING); do not retry it."""
+
+    type: Literal["abort_details"] = "abort_details"
+    reason: str | None = None
+
+
+class StateWaitDetails(PrefectBaseModel):
+    """Propose again after ``delay_seconds`` (for example while a slot is taken)."""
+
+    type: Literal["wait_details"] = "wait_details"
+    delay_seconds: int
+    reason: str | None = None
+
+
+StateResponseDetails = Annotated[
+    StateAcceptDetails | StateWaitDetails | StateRejectDetails | StateAbortDetails,
+    Field(discriminator="type"),
+]
+"""The details of an orchestration result, told apart by ``type``."""
+
+
+class OrchestrationResult(PrefectBaseModel):
+    """The answer to ``set_state`` and ``resume``: the status, why, and the run's state.
+
+    ``state`` is the run's state after the call; it is ``None`` when nothing was
+    recorded (an ABORT of a resume, for instance).
+    """
+
+    state: State | None = None
+    status: SetStateStatus
+    details: StateResponseDetails
