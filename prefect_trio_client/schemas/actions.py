@@ -6,6 +6,11 @@ body, holding the fields that were given, including explicit ``None`` (``null`` 
 field in an update), and leaving out untouched defaults for the server to fill in. Built
 from one of Prefect's own request bodies, a model dumps that body back unchanged; the
 tests prove it against every captured body.
+
+Where Prefect's client annotates a field ``Optional`` but the server refuses ``null`` for
+it (``DeploymentCreate.paused``, ``VariableCreate.tags``, ``FlowRunUpdate.parameters``, the
+global concurrency limit counters, ...), the field here is not optional: leaving it out
+still lets the server pick its default, and ``None`` fails here instead of as a 422.
 """
 
 import re
@@ -185,7 +190,7 @@ class FlowRunUpdate(ActionBaseModel):
 
     name: str | None = None
     flow_version: str | None = None
-    parameters: dict[str, Any] | None = Field(default_factory=dict)
+    parameters: dict[str, Any] = Field(default_factory=dict)
     empirical_policy: FlowRunPolicy = Field(default_factory=FlowRunPolicy)
     tags: list[str] = Field(default_factory=list)
     infrastructure_pid: str | None = None
@@ -227,16 +232,20 @@ class DeploymentScheduleCreate(ActionBaseModel):
     max_scheduled_runs: PositiveInt | None = None
     parameters: dict[str, Any] = Field(default_factory=dict)
     slug: str | None = None
+    replaces: str | None = None
+    """The slug of an existing schedule this one replaces (renames a slug)."""
 
 
 class DeploymentScheduleUpdate(ActionBaseModel):
     """Body of ``PATCH /deployments/{id}/schedules/{schedule_id}``."""
 
     schedule: SCHEDULE_TYPES | None = None
-    active: bool = True
+    active: bool | None = None
     max_scheduled_runs: PositiveInt | None = None
-    parameters: dict[str, Any] | None = None
+    parameters: dict[str, Any] = Field(default_factory=dict)
     slug: str | None = None
+    replaces: str | None = None
+    """The slug of an existing schedule this one replaces (renames a slug)."""
 
 
 class DeploymentCreate(ActionBaseModel):
@@ -244,11 +253,11 @@ class DeploymentCreate(ActionBaseModel):
 
     name: str
     flow_id: UUID
-    paused: bool | None = None
+    paused: bool = False
     schedules: list[DeploymentScheduleCreate] = Field(default_factory=list)
     concurrency_limit: NonNegativeInt | None = None
     concurrency_options: ConcurrencyOptions | None = None
-    enforce_parameter_schema: bool | None = None
+    enforce_parameter_schema: bool = True
     parameter_openapi_schema: dict[str, Any] | None = Field(default_factory=dict)
     parameters: dict[str, Any] = Field(default_factory=dict)
     tags: list[str] = Field(default_factory=list)
@@ -271,8 +280,8 @@ class DeploymentUpdate(ActionBaseModel):
     version: str | None = None
     description: str | None = None
     parameters: dict[str, Any] | None = None
-    paused: bool | None = None
-    schedules: list[DeploymentScheduleCreate] | None = None
+    paused: bool = False
+    schedules: list[DeploymentScheduleCreate] = Field(default_factory=list)
     concurrency_limit: NonNegativeInt | None = None
     concurrency_options: ConcurrencyOptions | None = None
     tags: list[str] = Field(default_factory=list)
@@ -325,7 +334,7 @@ class VariableCreate(ActionBaseModel):
 
     name: VariableName
     value: JsonValue
-    tags: list[str] | None = None
+    tags: list[str] = Field(default_factory=list)
 
 
 class VariableUpdate(ActionBaseModel):
@@ -358,7 +367,7 @@ class WorkPoolUpdate(ActionBaseModel):
 
     description: str | None = None
     is_paused: bool | None = None
-    base_job_template: dict[str, Any] | None = None
+    base_job_template: dict[str, Any] = Field(default_factory=dict)
     concurrency_limit: NonNegativeInt | None = None
     storage_configuration: WorkPoolStorageConfiguration | None = None
 
@@ -416,9 +425,9 @@ class GlobalConcurrencyLimitCreate(ActionBaseModel):
 
     name: Name
     limit: NonNegativeInt
-    active: bool | None = True
-    active_slots: NonNegativeInt | None = 0
-    slot_decay_per_second: NonNegativeFloat | None = 0.0
+    active: bool = True
+    active_slots: NonNegativeInt = 0
+    slot_decay_per_second: NonNegativeFloat = 0.0
 
 
 class GlobalConcurrencyLimitUpdate(ActionBaseModel):

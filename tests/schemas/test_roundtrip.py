@@ -82,6 +82,7 @@ json_values = st.recursive(
 json_objects = st.dictionaries(words, json_values, max_size=3)
 labels = st.dictionaries(words, st.booleans() | ints | floats | words, max_size=3)
 tags = st.lists(words, max_size=3)
+zones = st.sampled_from(["UTC", "Europe/Paris", "America/New_York"])
 
 
 def opt(strategy: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
@@ -227,12 +228,12 @@ schedules = (
         IntervalSchedule,
         interval=st.timedeltas(min_value=timedelta(seconds=1), max_value=timedelta(days=400)),
         anchor_date=datetimes,
-        timezone=opt(st.sampled_from(["UTC", "Europe/Paris"])),
+        timezone=opt(zones),
     )
     | st.builds(
-        CronSchedule, cron=st.just("0 9 * * 1-5"), timezone=opt(words), day_or=st.booleans()
+        CronSchedule, cron=st.just("0 9 * * 1-5"), timezone=opt(zones), day_or=st.booleans()
     )
-    | st.builds(RRuleSchedule, rrule=st.just("FREQ=DAILY;COUNT=3"), timezone=opt(words))
+    | st.builds(RRuleSchedule, rrule=st.just("FREQ=DAILY;COUNT=3"), timezone=opt(zones))
 )
 
 deployments = model(
@@ -297,7 +298,10 @@ deployment_creates = model(
     schedules=st.lists(model(DeploymentScheduleCreate, {"schedule": schedules}), max_size=2),
     parameters=json_objects,
     description=opt(words),
-    paused=opt(st.booleans()),
+    paused=st.booleans(),
+    enforce_parameter_schema=st.booleans(),
+    work_pool_name=opt(words),
+    job_variables=json_objects,
 )
 
 time_ranges = {"before_": opt(datetimes), "after_": opt(datetimes)}
