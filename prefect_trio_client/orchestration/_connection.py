@@ -105,7 +105,7 @@ def check_api_version(server_version: str) -> None:
         ServerVersionError: Another major version, or an unreadable version.
     """
     try:
-        server_major = int(server_version.split(".")[0])
+        server_major = int(server_version.split(".", maxsplit=1)[0])
     except ValueError:
         raise ServerVersionError(
             f"the server reported version {server_version!r}, which is not a version"
