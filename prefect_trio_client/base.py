@@ -13,6 +13,8 @@ retry what Prefect retries, with three differences a caller can rely on:
 
 The retry decisions themselves are in `prefect_trio_client._retry`, the CSRF cache in
 `prefect_trio_client._csrf`; this module only sends, sleeps and logs.
+`app_lifespan_context` is re-exported from `prefect_trio_client.lifespan`, where the
+lifespan service lives.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from prefect_trio_client._csrf import CsrfTokenCache, is_csrf_rejection, respons
 from prefect_trio_client._retry import Deliver, Retry, RetryPolicy, RetryState
 from prefect_trio_client._version import __version__
 from prefect_trio_client.exceptions import ClientClosedError, PrefectHTTPStatusError
+from prefect_trio_client.lifespan import app_lifespan_context as app_lifespan_context
 from prefect_trio_client.settings import ClientSettings
 
 __all__ = [
@@ -43,6 +46,7 @@ __all__ = [
     "RetryEvent",
     "RetryPolicy",
     "ServerType",
+    "app_lifespan_context",
     "determine_server_type",
 ]
 

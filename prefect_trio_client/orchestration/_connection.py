@@ -9,17 +9,24 @@ from __future__ import annotations
 import base64
 import importlib.util
 import ssl
-from typing import Any
+from typing import Any, ClassVar, Generic, TypeVar
 
 import httpx
 
-from prefect_trio_client.base import ServerType
+from prefect_trio_client.base import (
+    PrefectHttpxAsyncClient,
+    PrefectHttpxSyncClient,
+    ServerType,
+)
 from prefect_trio_client.exceptions import ServerVersionError, SettingsError
+from prefect_trio_client.lifespan import ASGIApp
 from prefect_trio_client.settings import ClientSettings
 
 __all__ = [
+    "EPHEMERAL_API_URL",
     "PREFECT_MAJOR_VERSION",
     "SERVER_API_VERSION",
+    "ClientBase",
     "auth_headers",
     "check_api_version",
     "httpx_client_kwargs",
@@ -29,6 +36,10 @@ __all__ = [
 SERVER_API_VERSION = "0.8.4"
 #: The Prefect major version whose servers speak that API.
 PREFECT_MAJOR_VERSION = 3
+#: The base URL of in-process requests (never resolved: the transport is the app).
+EPHEMERAL_API_URL = "http://ephemeral-prefect/api"
+
+HttpT = TypeVar("HttpT", PrefectHttpxAsyncClient, PrefectHttpxSyncClient)
 
 
 def auth_headers(*, api_key: str | None, auth_string: str | None) -> dict[str, str]:
@@ -88,6 +99,8 @@ def httpx_client_kwargs(
     if api is not None:
         kwargs["base_url"] = api
         kwargs["verify"] = _tls(settings)
+    if server_type is ServerType.EPHEMERAL:
+        kwargs["enable_csrf_support"] = False  # our own in-process server
     extra = dict(httpx_settings or {})
     headers.update(extra.pop("headers", None) or {})
     kwargs.update(extra)
@@ -116,3 +129,87 @@ def check_api_version(server_version: str) -> None:
             f"the server runs Prefect {server_version}; major versions must match "
             "(pass check_server_version=False to skip this check)"
         )
+
+
+class ClientBase(Generic[HttpT]):
+    """What `PrefectClient` and `SyncPrefectClient` share: settings, server type, and
+    the HTTP client built from them. Subclasses name their HTTP client class and the
+    transport that serves an in-process app.
+
+    Args:
+        api: The API's base URL, or an ASGI app to serve in-process (ephemeral mode:
+            the client holds a lifespan lease on the app while it is open).
+        api_key: Sent as ``Authorization: Bearer``.
+        auth_string: ``user:password`` sent as basic auth (wins over `api_key`).
+        api_version: The ``X-PREFECT-API-VERSION`` to send (default: ours).
+        httpx_settings: Extra keyword arguments for the HTTP client (merged last).
+        server_type: What `api` is; by default CLOUD for a URL under
+            ``PREFECT_CLOUD_API_URL``, SERVER for another URL, EPHEMERAL for an app.
+        settings: Settings to use instead of reading the environment.
+        check_server_version: On entry, refuse a server that does not run Prefect 3
+            (never checked against Prefect Cloud or the embedded server).
+    """
+
+    _http_class: ClassVar[type[Any]]
+    _in_process_transport: ClassVar[type[Any]]
+
+    def __init__(
+        self,
+        api: str | ASGIApp,
+        *,
+        api_key: str | None = None,
+        auth_string: str | None = None,
+        api_version: str | None = None,
+        httpx_settings: dict[str, Any] | None = None,
+        server_type: ServerType | None = None,
+        settings: ClientSettings | None = None,
+        check_server_version: bool = True,
+    ) -> None:
+        self._settings = settings or ClientSettings()
+        extra = dict(httpx_settings or {})
+        if isinstance(api, str):
+            url = api
+            cloud = api.startswith(self._settings.cloud_api_url)
+            self.server_type = server_type or (ServerType.CLOUD if cloud else ServerType.SERVER)
+        else:
+            url = EPHEMERAL_API_URL
+            self.server_type = ServerType.EPHEMERAL
+            extra.setdefault("transport", type(self)._in_process_transport(api))
+        self._check_server_version = check_server_version and self.server_type not in (
+            ServerType.CLOUD,
+            ServerType.EPHEMERAL,
+        )
+        kwargs = httpx_client_kwargs(
+            url,
+            settings=self._settings,
+            server_type=self.server_type,
+            api_key=api_key,
+            auth_string=auth_string,
+            api_version=api_version,
+            httpx_settings=extra,
+        )
+        self._http: HttpT = type(self)._http_class(**kwargs)
+        self._entered = False
+        self._closed = False
+
+    @property
+    def api_url(self) -> httpx.URL:
+        return self._http.base_url
+
+    @property
+    def httpx_client(self) -> HttpT:
+        """The underlying HTTP client, for requests this class has no method for."""
+        return self._http
+
+    def _check_can_open(self) -> None:
+        name = type(self).__name__
+        if self._closed:
+            raise RuntimeError(f"a {name} cannot be used again after it was closed")
+        if self._entered:
+            raise RuntimeError(f"this {name} is already open")
+
+    def _build(self, method: str, path: str, **kwargs: Any) -> httpx.Request:
+        if not self._entered:
+            name = type(self).__name__
+            raise RuntimeError(f"open the client first: use the {name} as a context manager")
+        return self._http.build_request(method, path, **kwargs)

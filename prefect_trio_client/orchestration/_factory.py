@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any, Literal, overload
 
 from prefect_trio_client.base import ServerType, determine_server_type
-from prefect_trio_client.exceptions import PrefectException, SettingsError
+from prefect_trio_client.exceptions import SettingsError
+from prefect_trio_client.orchestration._ephemeral import ephemeral_app, ephemeral_database
 from prefect_trio_client.orchestration.client import PrefectClient
 from prefect_trio_client.orchestration.sync import SyncPrefectClient
 from prefect_trio_client.settings import ClientSettings
@@ -48,12 +49,10 @@ def get_client(
             "http://127.0.0.1:4200/api), or allow the embedded server with "
             "PREFECT_SERVER_ALLOW_EPHEMERAL_MODE=true"
         )
-    if server_type is ServerType.EPHEMERAL or settings.api_url is None:
-        raise PrefectException(
-            "the embedded ephemeral server is not available yet in this version: "
-            "set PREFECT_API_URL to a running Prefect server"
-        )
     client_class = SyncPrefectClient if sync_client else PrefectClient
+    if server_type is ServerType.EPHEMERAL or settings.api_url is None:
+        app = ephemeral_app(ephemeral_database(settings))
+        return client_class(app, httpx_settings=httpx_settings, settings=settings)
     return client_class(
         settings.api_url,
         api_key=settings.api_key.get_secret_value() if settings.api_key else None,

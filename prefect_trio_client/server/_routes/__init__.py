@@ -1,0 +1,37 @@
+"""The API's routes, one module per resource; `api_routes` lists them all."""
+
+from __future__ import annotations
+
+from starlette.routing import BaseRoute
+
+from prefect_trio_client.server._routes import (
+    admin,
+    artifacts,
+    concurrency,
+    deployments,
+    flow_runs,
+    flows,
+    logs,
+    task_runs,
+    variables,
+    work_pools,
+)
+
+__all__ = ["api_routes"]
+
+
+def api_routes() -> list[BaseRoute]:
+    """Every route, relative to the API prefix."""
+    modules = (
+        admin,
+        flows,
+        flow_runs,
+        task_runs,
+        deployments,
+        logs,
+        variables,
+        work_pools,
+        concurrency,
+        artifacts,
+    )
+    return [route for module in modules for route in module.ROUTES]

@@ -1,0 +1,82 @@
+"""Health, greeting, versions and the CSRF token: the routes every client calls first."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import timedelta
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from prefect_trio_client.server._db import Tx
+from prefect_trio_client.server._errors import ApiError, invalid_request
+from prefect_trio_client.server._http import Reply, api_of, ok, route
+from prefect_trio_client.server._ids import new_id
+from prefect_trio_client.server._tables import CSRF_TOKENS
+from prefect_trio_client.server._time import iso
+
+__all__ = ["API_VERSION", "PREFECT_VERSION", "ROUTES"]
+
+PREFECT_VERSION = "3.9.1"
+"""The Prefect release whose API this server mirrors (``GET /admin/version``)."""
+
+API_VERSION = "0.8.4"
+"""Prefect's API version (``GET /version``), also what Prefect clients send."""
+
+
+async def health(request: Request) -> Response:
+    return ok(True).encode()
+
+
+async def hello(request: Request) -> Response:
+    return ok("\N{WAVING HAND SIGN}").encode()
+
+
+async def admin_version(request: Request) -> Response:
+    return ok(PREFECT_VERSION).encode()
+
+
+async def version(request: Request) -> Response:
+    return ok(API_VERSION).encode()
+
+
+async def csrf_token(request: Request) -> Response:
+    """A token for ``?client=`` (422 when CSRF protection is off, as Prefect answers)."""
+    api = api_of(request)
+    if not api.config.csrf_protection:
+        raise ApiError(422, "CSRF protection is disabled.")
+    client = request.query_params.get("client")
+    if client is None:
+        missing = {"type": "missing", "loc": ["query", "client"], "msg": "Field required"}
+        raise invalid_request([{**missing, "input": None}], None)
+    lifetime = api.config.csrf_token_lifetime
+    return await api.write(lambda tx: _issue_token(tx, client, lifetime))
+
+
+def _issue_token(tx: Tx, client: str, lifetime: timedelta) -> Reply:
+    for stale in tx.find(CSRF_TOKENS):
+        if stale["expiration"] <= tx.now_iso:
+            tx.delete(CSRF_TOKENS, stale["id"])
+    existing = tx.first(CSRF_TOKENS, client=client)
+    token = {
+        "id": existing["id"] if existing else str(new_id()),
+        "created": existing["created"] if existing else tx.now_iso,
+        "updated": tx.now_iso,
+        "token": secrets.token_hex(32),
+        "client": client,
+        "expiration": iso(tx.now + lifetime),
+    }
+    if existing is None:
+        tx.insert(CSRF_TOKENS, token)
+    else:
+        tx.update(CSRF_TOKENS, token)
+    return ok(token)
+
+
+ROUTES = [
+    route("/health", health, "GET"),
+    route("/hello", hello, "GET"),
+    route("/admin/version", admin_version, "GET"),
+    route("/version", version, "GET"),
+    route("/csrf-token", csrf_token, "GET"),
+]

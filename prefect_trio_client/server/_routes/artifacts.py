@@ -1,0 +1,115 @@
+"""Artifacts: run output (markdown, tables, links); a key may have many versions."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from prefect_trio_client.schemas.actions import ArtifactCreate
+from prefect_trio_client.schemas.filters import ArtifactFilter, FlowRunFilter, TaskRunFilter
+from prefect_trio_client.schemas.sorting import ArtifactSort
+from prefect_trio_client.server._db import Doc, Tx
+from prefect_trio_client.server._errors import not_found
+from prefect_trio_client.server._filters import ARTIFACT_SORTS, page, sort_docs
+from prefect_trio_client.server._http import (
+    Reply,
+    api_of,
+    created,
+    json_body,
+    no_content,
+    ok,
+    path_id,
+    route,
+    validate,
+)
+from prefect_trio_client.server._ids import new_id
+from prefect_trio_client.server._queries import PageBody, artifacts_matching, limit_of
+from prefect_trio_client.server._tables import ARTIFACTS
+
+__all__ = ["ROUTES"]
+
+ARTIFACT_NOT_FOUND = "Artifact not found."
+
+
+class ArtifactsBody(PageBody):
+    """Body of ``/artifacts/filter`` and ``/artifacts/count``."""
+
+    artifacts: ArtifactFilter | None = None
+    flow_runs: FlowRunFilter | None = None
+    task_runs: TaskRunFilter | None = None
+    sort: ArtifactSort | None = None
+
+
+def _matching(tx: Tx, body: ArtifactsBody) -> list[Doc]:
+    return artifacts_matching(
+        tx, artifacts=body.artifacts, flow_runs=body.flow_runs, task_runs=body.task_runs
+    )
+
+
+async def create(request: Request) -> Response:
+    body = validate(ArtifactCreate, await json_body(request))
+
+    def work(tx: Tx) -> Reply:
+        artifact = {
+            "id": str(new_id()),
+            "created": tx.now_iso,
+            "updated": tx.now_iso,
+            "key": body.key,
+            "type": body.type,
+            "description": body.description,
+            "data": body.data,
+            "metadata_": body.metadata_,
+            "flow_run_id": None if body.flow_run_id is None else str(body.flow_run_id),
+            "task_run_id": None if body.task_run_id is None else str(body.task_run_id),
+        }
+        tx.insert(ARTIFACTS, artifact)
+        return created(artifact)
+
+    return await api_of(request).write(work)
+
+
+def _artifact(tx: Tx, artifact_id: str) -> Doc:
+    artifact = tx.get(ARTIFACTS, artifact_id)
+    if artifact is None:
+        raise not_found(ARTIFACT_NOT_FOUND)
+    return artifact
+
+
+async def read(request: Request) -> Response:
+    artifact_id = path_id(request)
+    return await api_of(request).read(lambda tx: ok(_artifact(tx, artifact_id)))
+
+
+async def delete(request: Request) -> Response:
+    artifact_id = path_id(request)
+
+    def work(tx: Tx) -> Reply:
+        if not tx.delete(ARTIFACTS, artifact_id):
+            raise not_found(ARTIFACT_NOT_FOUND)
+        return no_content()
+
+    return await api_of(request).write(work)
+
+
+async def filter_artifacts(request: Request) -> Response:
+    api = api_of(request)
+    body = validate(ArtifactsBody, await json_body(request, {}))
+    limit = limit_of(body.limit, api.config.default_limit)
+    keys = ARTIFACT_SORTS[body.sort or ArtifactSort.ID_DESC]
+    return await api.read(
+        lambda tx: ok(page(sort_docs(_matching(tx, body), keys), body.offset or 0, limit))
+    )
+
+
+async def count_artifacts(request: Request) -> Response:
+    body = validate(ArtifactsBody, await json_body(request, {}))
+    return await api_of(request).read(lambda tx: ok(len(_matching(tx, body))))
+
+
+ROUTES = [
+    route("/artifacts/", create, "POST"),
+    route("/artifacts/filter", filter_artifacts, "POST"),
+    route("/artifacts/count", count_artifacts, "POST"),
+    route("/artifacts/{id:uuid}", read, "GET"),
+    route("/artifacts/{id:uuid}", delete, "DELETE"),
+]

@@ -1,0 +1,240 @@
+"""Flow runs: creation (idempotent by key), updates, labels, filters, states, resume."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+from starlette.requests import Request
+from starlette.responses import Response
+
+from prefect_trio_client.schemas.actions import FlowRunCreate, FlowRunUpdate, StateCreate
+from prefect_trio_client.schemas.filters import (
+    DeploymentFilter,
+    FlowFilter,
+    FlowRunFilter,
+    TaskRunFilter,
+    WorkPoolFilter,
+    WorkQueueFilter,
+)
+from prefect_trio_client.schemas.objects import KeyValueLabels, StateType
+from prefect_trio_client.schemas.sorting import FlowRunSort
+from prefect_trio_client.server._db import Doc, Tx
+from prefect_trio_client.server._docs import dense
+from prefect_trio_client.server._errors import ApiError, not_found
+from prefect_trio_client.server._filters import FLOW_RUN_SORTS, page, sort_docs
+from prefect_trio_client.server._http import (
+    Reply,
+    api_of,
+    created,
+    json_body,
+    no_content,
+    ok,
+    path_id,
+    query_uuid,
+    route,
+    validate,
+    validate_as,
+)
+from prefect_trio_client.server._queries import PageBody, flow_runs_matching, limit_of
+from prefect_trio_client.server._runs import (
+    FLOW_RUN_NOT_FOUND,
+    create_flow_run,
+    delete_flow_run,
+    present_run,
+    read_states,
+    resume_flow_run,
+    set_state,
+)
+from prefect_trio_client.server._tables import DEPLOYMENTS, FLOW_RUN_STATES, FLOW_RUNS
+
+__all__ = ["ROUTES", "FlowRunsBody", "SetStateBody"]
+
+
+class FlowRunsBody(PageBody):
+    """Body of ``/flow_runs/filter`` and ``/flow_runs/count``."""
+
+    flows: FlowFilter | None = None
+    flow_runs: FlowRunFilter | None = None
+    task_runs: TaskRunFilter | None = None
+    deployments: DeploymentFilter | None = None
+    work_pools: WorkPoolFilter | None = None
+    work_pool_queues: WorkQueueFilter | None = None
+    sort: FlowRunSort | None = None
+
+
+class SetStateBody(BaseModel):
+    """Body of ``/{flow,task}_runs/{id}/set_state``."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    state: StateCreate
+    force: bool = False
+
+
+class ResumeBody(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    run_input: dict[str, Any] | None = None
+
+
+def _matching(tx: Tx, body: FlowRunsBody) -> list[Doc]:
+    return flow_runs_matching(
+        tx,
+        flows=body.flows,
+        flow_runs=body.flow_runs,
+        task_runs=body.task_runs,
+        deployments=body.deployments,
+        work_pools=body.work_pools,
+        work_queues=body.work_pool_queues,
+    )
+
+
+def _run(tx: Tx, run_id: str) -> Doc:
+    run = tx.get(FLOW_RUNS, run_id)
+    if run is None:
+        raise not_found(FLOW_RUN_NOT_FOUND)
+    return run
+
+
+async def create(request: Request) -> Response:
+    body = validate(FlowRunCreate, await json_body(request))
+
+    def work(tx: Tx) -> Reply:
+        run, is_new = create_flow_run(tx, body)
+        return created(present_run(tx, run), is_new)
+
+    return await api_of(request).write(work)
+
+
+async def read(request: Request) -> Response:
+    run_id = path_id(request)
+    return await api_of(request).read(lambda tx: ok(present_run(tx, _run(tx, run_id))))
+
+
+async def update(request: Request) -> Response:
+    run_id = path_id(request)
+    body = validate(FlowRunUpdate, await json_body(request))
+    given = body.model_fields_set
+
+    def work(tx: Tx) -> Reply:
+        run = _run(tx, run_id)
+        if "job_variables" in given and body.job_variables is not None:
+            _check_job_variables_update(tx, run)
+        for name in given:
+            value = getattr(body, name)
+            if value is None and name == "name":
+                continue
+            if name == "empirical_policy":
+                run[name] = dense(body.empirical_policy)
+            elif name == "tags":
+                run[name] = list(value)
+            else:
+                run[name] = value
+        run["updated"] = tx.now_iso
+        tx.update(FLOW_RUNS, run)
+        return no_content()
+
+    return await api_of(request).write(work)
+
+
+def _check_job_variables_update(tx: Tx, run: Doc) -> None:
+    """Prefect's rule: only a SCHEDULED run of a deployment takes new job variables."""
+    state_type = run.get("state_type")
+    if state_type is None:
+        detail = "Flow run state is required to update job variables but none exists"
+        raise ApiError(400, detail)
+    if state_type != StateType.SCHEDULED.value:
+        raise ApiError(400, f"Job variables for a flow run in state {state_type} cannot be updated")
+    deployment_id = run.get("deployment_id")
+    if deployment_id is None or tx.get(DEPLOYMENTS, deployment_id) is None:
+        raise ApiError(400, "A deployment for the flow run could not be found")
+
+
+async def update_labels(request: Request) -> Response:
+    run_id = path_id(request)
+    labels: dict[str, Any] = validate_as(KeyValueLabels, await json_body(request))
+
+    def work(tx: Tx) -> Reply:
+        run = _run(tx, run_id)
+        run["labels"] = {**(run.get("labels") or {}), **labels}
+        run["updated"] = tx.now_iso
+        tx.update(FLOW_RUNS, run)
+        return no_content()
+
+    return await api_of(request).write(work)
+
+
+async def filter_runs(request: Request) -> Response:
+    api = api_of(request)
+    body = validate(FlowRunsBody, await json_body(request, {}))
+    limit = limit_of(body.limit, api.config.default_limit)
+    keys = FLOW_RUN_SORTS[body.sort or FlowRunSort.ID_DESC]
+
+    def work(tx: Tx) -> Reply:
+        runs = page(sort_docs(_matching(tx, body), keys), body.offset or 0, limit)
+        return ok([present_run(tx, run) for run in runs])
+
+    return await api.read(work)
+
+
+async def count_runs(request: Request) -> Response:
+    body = validate(FlowRunsBody, await json_body(request, {}))
+    return await api_of(request).read(lambda tx: ok(len(_matching(tx, body))))
+
+
+async def delete(request: Request) -> Response:
+    run_id = path_id(request)
+
+    def work(tx: Tx) -> Reply:
+        if not delete_flow_run(tx, run_id):
+            raise not_found(FLOW_RUN_NOT_FOUND)
+        return no_content()
+
+    return await api_of(request).write(work)
+
+
+async def set_run_state(request: Request) -> Response:
+    run_id = path_id(request)
+    body = validate(SetStateBody, await json_body(request))
+    return await api_of(request).write(
+        lambda tx: set_state(tx, "flow_run", run_id, body.state, force=body.force)
+    )
+
+
+async def resume(request: Request) -> Response:
+    run_id = path_id(request)
+    validate(ResumeBody, await json_body(request, {}))  # run input is accepted, not stored
+    return await api_of(request).write(lambda tx: resume_flow_run(tx, run_id))
+
+
+async def read_run_states(request: Request) -> Response:
+    run_id = query_uuid(request, "flow_run_id")
+    return await api_of(request).read(lambda tx: ok(read_states(tx, "flow_run", run_id)))
+
+
+async def read_run_state(request: Request) -> Response:
+    state_id = path_id(request)
+
+    def work(tx: Tx) -> Reply:
+        state = tx.get(FLOW_RUN_STATES, state_id)
+        if state is None:
+            raise not_found("Flow run state not found")
+        return ok(state)
+
+    return await api_of(request).read(work)
+
+
+ROUTES = [
+    route("/flow_runs/", create, "POST"),
+    route("/flow_runs/filter", filter_runs, "POST"),
+    route("/flow_runs/count", count_runs, "POST"),
+    route("/flow_runs/{id:uuid}", read, "GET"),
+    route("/flow_runs/{id:uuid}", update, "PATCH"),
+    route("/flow_runs/{id:uuid}", delete, "DELETE"),
+    route("/flow_runs/{id:uuid}/labels", update_labels, "PATCH"),
+    route("/flow_runs/{id:uuid}/set_state", set_run_state, "POST"),
+    route("/flow_runs/{id:uuid}/resume", resume, "POST"),
+    route("/flow_run_states/", read_run_states, "GET"),
+    route("/flow_run_states/{id:uuid}", read_run_state, "GET"),
+]

@@ -1,0 +1,167 @@
+"""Task runs: creation (one per flow run, task key and dynamic key), filters, states."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from prefect_trio_client.schemas.actions import TaskRunCreate, TaskRunUpdate
+from prefect_trio_client.schemas.filters import (
+    DeploymentFilter,
+    FlowFilter,
+    FlowRunFilter,
+    TaskRunFilter,
+)
+from prefect_trio_client.schemas.sorting import TaskRunSort
+from prefect_trio_client.server._db import Doc, Tx
+from prefect_trio_client.server._errors import not_found
+from prefect_trio_client.server._filters import TASK_RUN_SORTS, page, sort_docs
+from prefect_trio_client.server._http import (
+    Reply,
+    api_of,
+    created,
+    json_body,
+    no_content,
+    ok,
+    path_id,
+    query_uuid,
+    route,
+    validate,
+)
+from prefect_trio_client.server._queries import PageBody, limit_of, task_runs_matching
+from prefect_trio_client.server._routes.flow_runs import SetStateBody
+from prefect_trio_client.server._runs import (
+    TASK_RUN_NOT_FOUND,
+    create_task_run,
+    delete_task_run,
+    present_run,
+    read_states,
+    set_state,
+)
+from prefect_trio_client.server._tables import TASK_RUN_STATES, TASK_RUNS
+
+__all__ = ["ROUTES"]
+
+
+class TaskRunsBody(PageBody):
+    """Body of ``/task_runs/filter`` and ``/task_runs/count``."""
+
+    flows: FlowFilter | None = None
+    flow_runs: FlowRunFilter | None = None
+    task_runs: TaskRunFilter | None = None
+    deployments: DeploymentFilter | None = None
+    sort: TaskRunSort | None = None
+
+
+def _matching(tx: Tx, body: TaskRunsBody) -> list[Doc]:
+    return task_runs_matching(
+        tx,
+        flows=body.flows,
+        flow_runs=body.flow_runs,
+        task_runs=body.task_runs,
+        deployments=body.deployments,
+    )
+
+
+async def create(request: Request) -> Response:
+    body = validate(TaskRunCreate, await json_body(request))
+
+    def work(tx: Tx) -> Reply:
+        run, is_new = create_task_run(tx, body)
+        return created(present_run(tx, run), is_new)
+
+    return await api_of(request).write(work)
+
+
+def _run(tx: Tx, run_id: str, missing: str = TASK_RUN_NOT_FOUND) -> Doc:
+    run = tx.get(TASK_RUNS, run_id)
+    if run is None:
+        raise not_found(missing)
+    return run
+
+
+async def read(request: Request) -> Response:
+    run_id = path_id(request)
+    return await api_of(request).read(lambda tx: ok(present_run(tx, _run(tx, run_id))))
+
+
+async def update(request: Request) -> Response:
+    run_id = path_id(request)
+    body = validate(TaskRunUpdate, await json_body(request))
+
+    def work(tx: Tx) -> Reply:
+        run = _run(tx, run_id, "Task run not found")
+        if "name" in body.model_fields_set:
+            run["name"] = body.name
+        run["updated"] = tx.now_iso
+        tx.update(TASK_RUNS, run)
+        return no_content()
+
+    return await api_of(request).write(work)
+
+
+async def filter_runs(request: Request) -> Response:
+    api = api_of(request)
+    body = validate(TaskRunsBody, await json_body(request, {}))
+    limit = limit_of(body.limit, api.config.default_limit)
+    keys = TASK_RUN_SORTS[body.sort or TaskRunSort.ID_DESC]
+
+    def work(tx: Tx) -> Reply:
+        runs = page(sort_docs(_matching(tx, body), keys), body.offset or 0, limit)
+        return ok([present_run(tx, run) for run in runs])
+
+    return await api.read(work)
+
+
+async def count_runs(request: Request) -> Response:
+    body = validate(TaskRunsBody, await json_body(request, {}))
+    return await api_of(request).read(lambda tx: ok(len(_matching(tx, body))))
+
+
+async def delete(request: Request) -> Response:
+    run_id = path_id(request)
+
+    def work(tx: Tx) -> Reply:
+        if not delete_task_run(tx, run_id):
+            raise not_found(TASK_RUN_NOT_FOUND)
+        return no_content()
+
+    return await api_of(request).write(work)
+
+
+async def set_run_state(request: Request) -> Response:
+    run_id = path_id(request)
+    body = validate(SetStateBody, await json_body(request))
+    return await api_of(request).write(
+        lambda tx: set_state(tx, "task_run", run_id, body.state, force=body.force)
+    )
+
+
+async def read_run_states(request: Request) -> Response:
+    run_id = query_uuid(request, "task_run_id")
+    return await api_of(request).read(lambda tx: ok(read_states(tx, "task_run", run_id)))
+
+
+async def read_run_state(request: Request) -> Response:
+    state_id = path_id(request)
+
+    def work(tx: Tx) -> Reply:
+        state = tx.get(TASK_RUN_STATES, state_id)
+        if state is None:
+            raise not_found("Task run state not found")
+        return ok(state)
+
+    return await api_of(request).read(work)
+
+
+ROUTES = [
+    route("/task_runs/", create, "POST"),
+    route("/task_runs/filter", filter_runs, "POST"),
+    route("/task_runs/count", count_runs, "POST"),
+    route("/task_runs/{id:uuid}", read, "GET"),
+    route("/task_runs/{id:uuid}", update, "PATCH"),
+    route("/task_runs/{id:uuid}", delete, "DELETE"),
+    route("/task_runs/{id:uuid}/set_state", set_run_state, "POST"),
+    route("/task_run_states/", read_run_states, "GET"),
+    route("/task_run_states/{id:uuid}", read_run_state, "GET"),
+]
