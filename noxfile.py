@@ -82,8 +82,12 @@ def typecheck(session: nox.Session) -> None:
 
 # Each example with the arguments that keep it small; nox runs them all.
 EXAMPLES: list[list[str]] = [
+    ["examples/quickstart.py"],
+    ["examples/quickstart.py", "--backend", "asyncio"],
     ["examples/retrying_client.py"],
     ["examples/retrying_client.py", "--backend", "asyncio"],
+    ["examples/stress_nested_contexts.py", "--backend", "trio", "--tasks", "300"],
+    ["examples/stress_nested_contexts.py", "--backend", "asyncio", "--tasks", "300"],
 ]
 
 
@@ -91,8 +95,25 @@ EXAMPLES: list[list[str]] = [
 def examples(session: nox.Session) -> None:
     """Run every example program; any non-zero exit fails the session."""
     session.install(".")
+    home = tempfile.mkdtemp(prefix="prefect-home-")  # the quickstart's database lives here
     for argv in EXAMPLES:
-        session.run("python", *argv)
+        session.run("python", *argv, env={"PREFECT_HOME": home})
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Benchmarks (not tests): the embedded server in-process on both backends, and the
+    lifespan service under 10,000 concurrent nested leases."""
+    session.install(".", *nox.project.dependency_groups(PYPROJECT, "test"))
+    for backend in ("trio", "asyncio"):
+        for database in ("file", "memory"):
+            session.run(
+                "python", "-m", "tests.server.bench", "--backend", backend, "--database", database
+            )
+    for backend in ("trio", "asyncio"):
+        session.run(
+            "python", "examples/stress_nested_contexts.py", "--backend", backend, "--tasks", "10000"
+        )
 
 
 # The real Prefect server the interop tests talk to. 3.9.1 pins a newer certifi than the

@@ -76,6 +76,7 @@ class StressApp:
         self.failed_startups = 0
         self.active = 0
         self.running = False
+        self.idle: anyio.Event | None = None  # set when the current lifespan call ends
 
     def check(self) -> None:
         diff = self.startups - self.shutdowns
@@ -94,6 +95,7 @@ class StressApp:
             raise RuntimeError("this example sends no requests")
         self.attempts += 1
         self.active += 1
+        self.idle = anyio.Event()
         if self.active > 1:
             self.stats.violation("two lifespans of the app overlap")
         try:
@@ -120,6 +122,7 @@ class StressApp:
         finally:
             self.running = False
             self.active -= 1
+            self.idle.set()
 
 
 @dataclass(frozen=True)
@@ -238,9 +241,9 @@ async def run(args: argparse.Namespace) -> tuple[Stats, StressApp, dict[str, obj
 
             tg.start_soon(draw)
         # A last lease given up during a startup leaves the shutdown to the service.
-        with anyio.fail_after(args.startup_ms / 1000 + args.shutdown_ms / 1000 + 5):
-            while service.state(app) is not LifespanState.STOPPED:
-                await anyio.sleep(0.01)
+        if app.idle is not None:
+            with anyio.fail_after(args.startup_ms / 1000 + args.shutdown_ms / 1000 + 5):
+                await app.idle.wait()
         progress.draw(stats, app, final=True)
         end["refcount"] = service.refcount(app)
         end["state"] = service.state(app)

@@ -78,6 +78,7 @@ def _start_host(service: LifespanService) -> None:
     # The host runs in a copy of the caller's context (trio's system tasks would get an
     # empty one), so context variables set around the first use reach the apps.
     context = contextvars.copy_context()
+    service._expect_host()
     if trio.lowlevel.in_trio_task():
         trio.lowlevel.spawn_system_task(
             _host, service, name="prefect_trio_client default lifespan service", context=context
@@ -93,18 +94,20 @@ def _start_host(service: LifespanService) -> None:
 async def _host(service: LifespanService) -> None:
     """Serve the default service until the loop cancels it. Never raises: a trio
     system task that raises crashes the run, so failures go to the waiting leases."""
+    reason: BaseException = RuntimeError("the event loop ended")
     try:
         await service._serve_until_cancelled()
     except BaseException as exc:
         if _is_cancellation(exc):
             logger.debug("the default lifespan service ended with its event loop")
-        elif isinstance(exc, (KeyboardInterrupt, SystemExit)) and not trio.lowlevel.in_trio_task():
-            service._abort(exc)
-            raise
         else:
+            reason = exc
+            if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+                service._abort(exc)
+                raise  # only under asyncio: trio protects system tasks from these
             logger.exception("the default lifespan service failed", exc_info=exc)
     finally:
-        service._abort(RuntimeError("the event loop ended"))
+        service._abort(reason)
 
 
 def _is_cancellation(exc: BaseException) -> bool:

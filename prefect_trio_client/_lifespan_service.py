@@ -83,6 +83,10 @@ class _Generation:
         self.failure: LifespanStartupError | RuntimeError | None = None
         self.driver: LifespanDriver | None = None
 
+    def is_running(self) -> bool:
+        """Read the phase afresh (a method, so a check after an await is not narrowed)."""
+        return self.phase is _Phase.RUNNING
+
     def waiter_error(self) -> Exception:
         """A fresh exception for one waiter, carrying the shared message and cause."""
         failure = self.failure
@@ -129,7 +133,7 @@ class _Lease:
             except BaseException:
                 self._service._withdraw(entry, generation)
                 raise
-            if generation.phase is not _Phase.RUNNING:
+            if not generation.is_running():
                 self._service._withdraw(entry, generation)
                 raise generation.waiter_error()
         return MappingProxyType(generation.state)
@@ -174,6 +178,7 @@ class LifespanService:
         self._unattached: list[_AppEntry] = []
         self._closing = False
         self._idle: anyio.Event | None = None
+        self._host_starting = False  # a host task will attach a task group soon
 
     def __repr__(self) -> str:
         status = "closed" if self._closing else f"{len(self._entries)} apps"
@@ -245,6 +250,8 @@ class LifespanService:
     def _acquire(self, app: ASGIApp) -> tuple[_AppEntry, _Generation]:
         if self._closing:
             raise RuntimeError(f"the {self._name} is closed")
+        if self._task_group is None and not self._host_starting:
+            raise RuntimeError("lease from a service opened with open_lifespan_service()")
         entry = self._entries.get(id(app))
         if entry is None:
             entry = self._entries[id(app)] = _AppEntry(app)
@@ -298,6 +305,10 @@ class LifespanService:
                 self._run_entry, entry, name=f"lifespan of {describe_app(entry.app)}"
             )
 
+    def _expect_host(self) -> None:
+        """A host task is starting: queue leases until it attaches its task group."""
+        self._host_starting = True
+
     def _attach(self, task_group: anyio.abc.TaskGroup) -> None:
         self._task_group = task_group
         waiting, self._unattached = self._unattached, []
@@ -315,10 +326,13 @@ class LifespanService:
                         self._settle(entry, generation, None)
                         break
                     await self._run_generation(entry, generation)
+            except Exception:  # a bug of ours: log it, wake everyone, keep the service up
+                logger.exception("the lifespan task of %s failed", describe_app(entry.app))
             finally:
                 entry.task_running = False
-                if entry.accepting is not None:  # cancelled between generations
-                    self._settle(entry, entry.accepting, None)
+                for leftover in (entry.accepting, entry.stopping):  # cancelled or failed
+                    if leftover is not None:
+                        self._settle(entry, leftover, None)
                 self._unregister(entry)
 
     async def _run_generation(self, entry: _AppEntry, generation: _Generation) -> None:

@@ -121,9 +121,10 @@ def lifespan_client(
     app: ASGIApp,
     *,
     base_url: str = ...,
+    client_class: type[ClientT],
     service: LifespanService | None = ...,
     **client_kwargs: Any,
-) -> AbstractAsyncContextManager[httpx.AsyncClient]: ...
+) -> AbstractAsyncContextManager[ClientT]: ...
 
 
 @overload
@@ -131,10 +132,9 @@ def lifespan_client(
     app: ASGIApp,
     *,
     base_url: str = ...,
-    client_class: type[ClientT],
     service: LifespanService | None = ...,
     **client_kwargs: Any,
-) -> AbstractAsyncContextManager[ClientT]: ...
+) -> AbstractAsyncContextManager[httpx.AsyncClient]: ...
 
 
 def lifespan_client(

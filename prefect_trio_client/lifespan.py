@@ -6,9 +6,6 @@ tasks, which corrupts trio's cancel-scope stack; here a service's task group run
 app's lifespan and users hold counted leases (DESIGN.md, section 3).
 """
 
-# The `X as X` form marks public re-exports (DESIGN.md, section 7); PLC0414 disagrees.
-# ruff: noqa: PLC0414
-
 from prefect_trio_client._lifespan_default import app_lifespan_context as app_lifespan_context
 from prefect_trio_client._lifespan_default import (
     current_lifespan_service as current_lifespan_service,

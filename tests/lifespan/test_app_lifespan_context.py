@@ -7,8 +7,10 @@ import asyncio
 import contextvars
 import inspect
 import logging
+from collections.abc import Awaitable, Callable
 
 import anyio
+import anyio.lowlevel
 import pytest
 import trio
 import trio.testing
@@ -27,13 +29,13 @@ from tests.virtual_clock import new_virtual_time_loop
 BACKENDS = ["asyncio", "trio"]
 
 
-def run(backend: str, main: object) -> None:
+def run(backend: str, main: Callable[[], Awaitable[None]]) -> None:
     """Run ``main`` in a fresh event loop of ``backend``, on virtual time."""
     if backend == "trio":
         options: dict[str, object] = {"clock": trio.testing.MockClock(autojump_threshold=0)}
     else:
         options = {"loop_factory": new_virtual_time_loop}
-    anyio.run(main, backend=backend, backend_options=options)  # type: ignore[arg-type]
+    anyio.run(main, backend=backend, backend_options=options)
 
 
 def test_keeps_prefects_signature() -> None:
@@ -195,6 +197,36 @@ def test_default_host_never_raises(backend: str, caplog: pytest.LogCaptureFixtur
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
+def test_a_failing_host_fails_the_waiting_leases(
+    backend: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """If the default service's host itself fails (a bug), the leases waiting on it get
+    the error and the run goes on (no TrioInternalError from the system task)."""
+
+    async def broken(self: LifespanService) -> None:
+        await anyio.lowlevel.checkpoint()
+        raise OSError("host broke")
+
+    monkeypatch.setattr(LifespanService, "_serve_until_cancelled", broken)
+    app = RecordingApp()
+    errors: list[BaseException] = []
+
+    async def main() -> None:
+        try:
+            async with app_lifespan_context(app):
+                pytest.fail("unreachable")
+        except RuntimeError as exc:
+            errors.append(exc)
+
+    run(backend, main)
+    assert len(errors) == 1
+    assert "default lifespan service failed" in str(errors[0])
+    assert isinstance(errors[0].__cause__, OSError)
+    assert "the default lifespan service failed" in caplog.messages
+    assert app.calls == 0
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_default_service_runs_apps_in_the_first_callers_context(backend: str) -> None:
     request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id")
     seen: list[str] = []
@@ -225,7 +257,8 @@ def test_default_service_is_a_trio_system_task() -> None:
             assert root is not None
             for task in _walk(root):
                 if task.name == "prefect_trio_client default lifespan service":
-                    hosts.append(task.parent_nursery.parent_task.name)  # type: ignore[union-attr]
+                    assert task.parent_nursery is not None
+                    hosts.append(task.parent_nursery.parent_task.name)
 
     trio.run(main)
     assert hosts == ["<init>"]  # the system nursery's task

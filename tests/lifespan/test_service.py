@@ -13,6 +13,7 @@ import pytest
 
 from prefect_trio_client.exceptions import LifespanStartupError, PrefectException
 from prefect_trio_client.lifespan import (
+    ASGIApp,
     LifespanService,
     LifespanState,
     open_lifespan_service,
@@ -24,6 +25,7 @@ from tests.lifespan.apps import (
     Scope,
     Send,
     ShutdownBoom,
+    ShutdownFailure,
     StartupBoom,
     StartupFailure,
     untrack,
@@ -288,16 +290,16 @@ async def rejects_lifespan(scope: Scope, receive: Receive, send: Send) -> None:
     ids=["raises", "returns", "asserts-scope-type"],
 )
 async def test_app_without_lifespan_is_served_without_it(
-    make_app: Callable[[], object], caplog: pytest.LogCaptureFixture
+    make_app: Callable[[], ASGIApp], caplog: pytest.LogCaptureFixture
 ) -> None:
     app = make_app()
     caplog.set_level(logging.DEBUG, logger=LOGGER)
     async with open_lifespan_service() as service:
-        async with service.lease(app) as state:  # type: ignore[arg-type]
-            assert service.state(app) is RUNNING  # type: ignore[arg-type]
+        async with service.lease(app) as state:
+            assert service.state(app) is RUNNING
             assert dict(state) == {}
-        assert service.state(app) is STOPPED  # type: ignore[arg-type]
-        async with service.lease(app):  # type: ignore[arg-type]
+        assert service.state(app) is STOPPED
+        async with service.lease(app):
             pass
     messages = [r.getMessage() for r in caplog.records if r.name == LOGGER]
     unsupported = [m for m in messages if "does not support the lifespan protocol" in m]
@@ -362,6 +364,33 @@ async def test_shutdown_timeout(timeout: float | None, caplog: pytest.LogCapture
     ]
 
 
+async def test_an_app_that_ignores_cancellation_is_reported_and_outlasts_waiters(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Every wait of ours is bounded even when an app shields its shutdown from the
+    timeout: the leaver gives up after the timeout plus a grace second, the closing
+    service cancels the lifespan task and reports it; the task group still waits."""
+
+    async def stubborn(scope: Scope, receive: Receive, send: Send) -> None:
+        await receive()
+        await send({"type": "lifespan.startup.complete"})
+        await receive()
+        with anyio.CancelScope(shield=True):
+            await anyio.sleep(100)
+        await send({"type": "lifespan.shutdown.complete"})
+
+    start = anyio.current_time()
+    async with open_lifespan_service(startup_timeout=1, shutdown_timeout=1) as service:
+        async with service.lease(stubborn):
+            pass
+        assert anyio.current_time() == start + 2  # the timeout plus a grace second
+        assert service.state(stubborn) is STOPPING
+    assert anyio.current_time() == start + 100
+    messages = caplog.messages
+    assert any("still shutting down after 2 s" in m for m in messages)
+    assert any("apps still running 3 s after close began; cancelling" in m for m in messages)
+
+
 @pytest.mark.parametrize(
     ("failure", "logged"),
     [
@@ -370,9 +399,9 @@ async def test_shutdown_timeout(timeout: float | None, caplog: pytest.LogCapture
     ],
 )
 async def test_shutdown_failure_is_logged_not_raised(
-    failure: str, logged: str, caplog: pytest.LogCaptureFixture
+    failure: ShutdownFailure, logged: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    app = RecordingApp(shutdown_failure=failure)  # type: ignore[arg-type]
+    app = RecordingApp(shutdown_failure=failure)
     async with open_lifespan_service() as service:
         async with service.lease(app):
             pass
@@ -545,7 +574,7 @@ async def test_lifespan_state_is_shared_read_only() -> None:
         assert dict(state) == {"db": "connected", "generation": 1}
         assert dict(same) == dict(state)
         with pytest.raises(TypeError):
-            state["db"] = "gone"  # type: ignore[index]
+            state["db"] = "gone"  # type: ignore[index]  # the point: it is read-only
 
 
 async def test_a_lease_is_entered_once() -> None:
@@ -556,6 +585,12 @@ async def test_a_lease_is_entered_once() -> None:
             with pytest.raises(RuntimeError, match="only once"):
                 async with lease:
                     pass
+
+
+async def test_a_service_not_opened_refuses_leases() -> None:
+    with pytest.raises(RuntimeError, match="open_lifespan_service"):
+        async with LifespanService().lease(RecordingApp()):
+            pass
 
 
 async def test_protocol_violation_is_a_startup_failure() -> None:

@@ -9,6 +9,7 @@ after every step.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from concurrent.futures import Future
 from contextlib import ExitStack
 
 import anyio
@@ -43,6 +44,7 @@ class Holder:
 
     def __init__(self) -> None:
         self.outcome: str | None = None
+        self.future: Future[None] | None = None
 
     async def run(
         self,
@@ -92,12 +94,13 @@ class LeaseMachine(RuleBasedStateMachine):
     def _start_holder(self) -> Holder:
         holder = Holder()
         future, _ = self.portal.start_task(holder.run, self.service, self.app)
-        holder.future = future  # type: ignore[attr-defined]
+        holder.future = future
         self.live.append(holder)
         return holder
 
     def _finish(self, holder: Holder) -> str:
-        holder.future.result(WAIT)  # type: ignore[attr-defined]
+        assert holder.future is not None
+        holder.future.result(WAIT)
         self.live.remove(holder)
         assert holder.outcome is not None
         return holder.outcome
@@ -181,7 +184,7 @@ class LeaseMachine(RuleBasedStateMachine):
         self.portal.call(bounded, self.app.shutdown_began.wait)
         newcomer = self._start_holder()
         assert self.portal.call(self._snapshot) == (1, LifespanState.STOPPING)
-        assert newcomer.outcome is None  # it waits for the shutdown to finish
+        assert not newcomer.settled.is_set()  # it waits for the shutdown to finish
         self.portal.call(shutdown_gate.set)
         assert self._finish(holder) == "released"
         self.portal.call(bounded, newcomer.settled.wait)

@@ -4,6 +4,7 @@ the lifespan state reaching every request as a shallow copy."""
 from __future__ import annotations
 
 import importlib
+from typing import Any
 
 import httpx
 import pytest
@@ -78,8 +79,8 @@ async def test_many_clients_share_one_lifespan() -> None:
 class TracingClient(httpx.AsyncClient):
     """A client subclass with its own constructor keyword, as the package's clients have."""
 
-    def __init__(self, *args: object, trace: list[str], **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+    def __init__(self, *args: Any, trace: list[str], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
         self.trace = trace
 
 

@@ -93,7 +93,7 @@ async def test_interleaving_with_a_sequencer(autojump_clock: trio.testing.MockCl
 
 async def test_many_waiters_block_on_one_startup() -> None:
     app = RecordingApp()
-    app.startup_gate = trio.Event()
+    gate = app.startup_gate = anyio.Event()
     n = 100
     entered = 0
 
@@ -110,7 +110,7 @@ async def test_many_waiters_block_on_one_startup() -> None:
             await trio.testing.wait_all_tasks_blocked()
             assert (service.state(app), service.refcount(app)) == (LifespanState.STARTING, n)
             assert (app.calls, entered) == (1, 0)
-            app.startup_gate.set()
+            gate.set()
         assert (entered, app.startups, app.shutdowns) == (n, 1, 1)
 
 
