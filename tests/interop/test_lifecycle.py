@@ -21,6 +21,7 @@ from prefect_trio_client.exceptions import Abort, ObjectAlreadyExists, ObjectNot
 from prefect_trio_client.orchestration import PrefectClient, SyncPrefectClient, get_client
 from prefect_trio_client.schemas.actions import (
     ArtifactCreate,
+    DeploymentUpdate,
     GlobalConcurrencyLimitCreate,
     LogCreate,
     VariableCreate,
@@ -31,6 +32,8 @@ from prefect_trio_client.schemas.actions import (
 from prefect_trio_client.schemas.filters import (
     ArtifactFilter,
     ArtifactFilterKey,
+    DeploymentFilter,
+    DeploymentFilterTags,
     FlowFilter,
     FlowFilterName,
     FlowRunFilter,
@@ -79,6 +82,7 @@ async def lifecycle(client: Any, unique: str) -> None:
 
     # health and flows
     assert await client.api_healthcheck() is None
+    assert (await client.hello()).status_code == 200
     assert (await client.api_version()).startswith("3.")
     flow_id = await client.create_flow_from_name(f"flow-{unique}")
     assert await client.create_flow_from_name(f"flow-{unique}") == flow_id
@@ -128,9 +132,11 @@ async def lifecycle(client: Any, unique: str) -> None:
     task_run = await client.create_task_run(
         flow_run_id=run.id, task_key=f"task-{unique}", dynamic_key="0"
     )
-    assert (await client.propose_state(states.Running(), task_run_id=task_run.id)).is_running()
+    started = await client.set_task_run_state(task_run.id, states.Running())
+    assert started.status is SetStateStatus.ACCEPT
     done = await client.propose_state(states.Completed(message="ok"), task_run_id=task_run.id)
     assert done.is_completed()
+    assert (await client.read_task_run(task_run.id)).state_type is StateType.COMPLETED
     task_runs = await client.read_task_runs(
         task_run_filter=TaskRunFilter(flow_run_id=TaskRunFilterFlowRunId(any_=[run.id]))
     )
@@ -148,6 +154,8 @@ async def lifecycle(client: Any, unique: str) -> None:
     completed = await client.propose_state(states.Completed(), flow_run_id=run.id)
     assert completed.is_completed()
     assert (await client.read_flow_run(run.id)).state_type is StateType.COMPLETED
+    not_paused = await client.resume_flow_run(run.id)
+    assert not_paused.status is SetStateStatus.ABORT
     history = [s.type for s in await client.read_flow_run_states(run.id)]
     assert history[0] is StateType.PENDING
     assert history[-1] is StateType.COMPLETED
@@ -207,6 +215,12 @@ async def lifecycle(client: Any, unique: str) -> None:
     )
     deployment = await client.read_deployment_by_name(f"flow-{unique}/deployment-{unique}")
     assert deployment.id == deployment_id
+    await client.update_deployment(deployment_id, DeploymentUpdate(description="updated"))
+    assert (await client.read_deployment(deployment_id)).description == "updated"
+    tagged_deployments = await client.read_deployments(
+        deployment_filter=DeploymentFilter(tags=DeploymentFilterTags(all_=[tag]))
+    )
+    assert [d.id for d in tagged_deployments] == [deployment_id]
     from_deployment = await client.create_flow_run_from_deployment(
         deployment_id, parameters={"x": 5}, idempotency_key=f"dep-{unique}"
     )
@@ -234,6 +248,7 @@ async def lifecycle(client: Any, unique: str) -> None:
     read_variable = await client.read_variable_by_name(f"var_{unique}")
     assert read_variable is not None
     assert read_variable.value == "new"
+    assert f"var_{unique}" in [v.name for v in await client.read_variables()]
     await client.delete_variable_by_name(f"var_{unique}")
     assert await client.read_variable_by_name(f"var_{unique}") is None
 
