@@ -10,7 +10,7 @@ from prefect_trio_client.schemas.filters import ArtifactFilter, FlowRunFilter, T
 from prefect_trio_client.schemas.sorting import ArtifactSort
 from prefect_trio_client.server._db import Doc, Tx
 from prefect_trio_client.server._errors import not_found
-from prefect_trio_client.server._filters import ARTIFACT_SORTS, page, sort_docs
+from prefect_trio_client.server._filters import ARTIFACT_SORTS
 from prefect_trio_client.server._http import (
     Reply,
     api_of,
@@ -23,7 +23,8 @@ from prefect_trio_client.server._http import (
     validate,
 )
 from prefect_trio_client.server._ids import new_id
-from prefect_trio_client.server._queries import PageBody, artifacts_matching, limit_of
+from prefect_trio_client.server._queries import PageBody, artifacts_matching
+from prefect_trio_client.server._routes._listing import listing
 from prefect_trio_client.server._tables import ARTIFACTS
 
 __all__ = ["ROUTES"]
@@ -91,19 +92,9 @@ async def delete(request: Request) -> Response:
     return await api_of(request).write(work)
 
 
-async def filter_artifacts(request: Request) -> Response:
-    api = api_of(request)
-    body = validate(ArtifactsBody, await json_body(request, {}))
-    limit = limit_of(body.limit, api.config.default_limit)
-    keys = ARTIFACT_SORTS[body.sort or ArtifactSort.ID_DESC]
-    return await api.read(
-        lambda tx: ok(page(sort_docs(_matching(tx, body), keys), body.offset or 0, limit))
-    )
-
-
-async def count_artifacts(request: Request) -> Response:
-    body = validate(ArtifactsBody, await json_body(request, {}))
-    return await api_of(request).read(lambda tx: ok(len(_matching(tx, body))))
+filter_artifacts, count_artifacts = listing(
+    ArtifactsBody, _matching, ARTIFACT_SORTS, ArtifactSort.ID_DESC
+)
 
 
 ROUTES = [

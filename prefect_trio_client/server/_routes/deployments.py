@@ -53,6 +53,7 @@ from prefect_trio_client.server._pools import (
     queue_in_pool,
 )
 from prefect_trio_client.server._queries import PageBody, deployments_matching, limit_of
+from prefect_trio_client.server._routes._listing import listing
 from prefect_trio_client.server._runs import create_flow_run, present_run, require_flow
 from prefect_trio_client.server._tables import (
     CONCURRENCY_LIMITS,
@@ -323,22 +324,9 @@ async def delete(request: Request) -> Response:
     return await api_of(request).write(work)
 
 
-async def filter_deployments(request: Request) -> Response:
-    api = api_of(request)
-    body = validate(DeploymentsBody, await json_body(request, {}))
-    limit = limit_of(body.limit, api.config.default_limit)
-    keys = DEPLOYMENT_SORTS[body.sort or DeploymentSort.NAME_ASC]
-
-    def work(tx: Tx) -> Reply:
-        found = page(sort_docs(_matching(tx, body), keys), body.offset or 0, limit)
-        return ok([present(tx, d) for d in found])
-
-    return await api.read(work)
-
-
-async def count_deployments(request: Request) -> Response:
-    body = validate(DeploymentsBody, await json_body(request, {}))
-    return await api_of(request).read(lambda tx: ok(len(_matching(tx, body))))
+filter_deployments, count_deployments = listing(
+    DeploymentsBody, _matching, DEPLOYMENT_SORTS, DeploymentSort.NAME_ASC, present
+)
 
 
 def _unique(*groups: list[str]) -> list[str]:

@@ -22,7 +22,7 @@ from prefect_trio_client.schemas.sorting import FlowRunSort
 from prefect_trio_client.server._db import Doc, Tx
 from prefect_trio_client.server._docs import dense
 from prefect_trio_client.server._errors import ApiError, not_found
-from prefect_trio_client.server._filters import FLOW_RUN_SORTS, page, sort_docs
+from prefect_trio_client.server._filters import FLOW_RUN_SORTS
 from prefect_trio_client.server._http import (
     Reply,
     api_of,
@@ -36,7 +36,8 @@ from prefect_trio_client.server._http import (
     validate,
     validate_as,
 )
-from prefect_trio_client.server._queries import PageBody, flow_runs_matching, limit_of
+from prefect_trio_client.server._queries import PageBody, flow_runs_matching
+from prefect_trio_client.server._routes._listing import listing
 from prefect_trio_client.server._runs import (
     FLOW_RUN_NOT_FOUND,
     create_flow_run,
@@ -165,22 +166,9 @@ async def update_labels(request: Request) -> Response:
     return await api_of(request).write(work)
 
 
-async def filter_runs(request: Request) -> Response:
-    api = api_of(request)
-    body = validate(FlowRunsBody, await json_body(request, {}))
-    limit = limit_of(body.limit, api.config.default_limit)
-    keys = FLOW_RUN_SORTS[body.sort or FlowRunSort.ID_DESC]
-
-    def work(tx: Tx) -> Reply:
-        runs = page(sort_docs(_matching(tx, body), keys), body.offset or 0, limit)
-        return ok([present_run(tx, run) for run in runs])
-
-    return await api.read(work)
-
-
-async def count_runs(request: Request) -> Response:
-    body = validate(FlowRunsBody, await json_body(request, {}))
-    return await api_of(request).read(lambda tx: ok(len(_matching(tx, body))))
+filter_runs, count_runs = listing(
+    FlowRunsBody, _matching, FLOW_RUN_SORTS, FlowRunSort.ID_DESC, present_run
+)
 
 
 async def delete(request: Request) -> Response:

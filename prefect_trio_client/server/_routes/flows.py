@@ -17,7 +17,7 @@ from prefect_trio_client.schemas.filters import (
 from prefect_trio_client.schemas.sorting import FlowSort
 from prefect_trio_client.server._db import Doc, Tx
 from prefect_trio_client.server._errors import not_found
-from prefect_trio_client.server._filters import FLOW_SORTS, page, sort_docs
+from prefect_trio_client.server._filters import FLOW_SORTS
 from prefect_trio_client.server._http import (
     Reply,
     api_of,
@@ -30,7 +30,8 @@ from prefect_trio_client.server._http import (
     validate,
 )
 from prefect_trio_client.server._ids import new_id
-from prefect_trio_client.server._queries import PageBody, flows_matching, limit_of
+from prefect_trio_client.server._queries import PageBody, flows_matching
+from prefect_trio_client.server._routes._listing import listing
 from prefect_trio_client.server._runs import delete_flow_run
 from prefect_trio_client.server._tables import DEPLOYMENTS, FLOW_RUNS, FLOWS
 
@@ -124,19 +125,7 @@ async def update_flow(request: Request) -> Response:
     return await api_of(request).write(work)
 
 
-async def filter_flows(request: Request) -> Response:
-    api = api_of(request)
-    body = validate(FlowsBody, await json_body(request, {}))
-    limit = limit_of(body.limit, api.config.default_limit)
-    keys = FLOW_SORTS[body.sort or FlowSort.NAME_ASC]
-    return await api.read(
-        lambda tx: ok(page(sort_docs(_matching(tx, body), keys), body.offset or 0, limit))
-    )
-
-
-async def count_flows(request: Request) -> Response:
-    body = validate(FlowsBody, await json_body(request, {}))
-    return await api_of(request).read(lambda tx: ok(len(_matching(tx, body))))
+filter_flows, count_flows = listing(FlowsBody, _matching, FLOW_SORTS, FlowSort.NAME_ASC)
 
 
 async def delete_flow(request: Request) -> Response:

@@ -15,7 +15,7 @@ from prefect_trio_client.schemas.filters import (
 from prefect_trio_client.schemas.sorting import TaskRunSort
 from prefect_trio_client.server._db import Doc, Tx
 from prefect_trio_client.server._errors import not_found
-from prefect_trio_client.server._filters import TASK_RUN_SORTS, page, sort_docs
+from prefect_trio_client.server._filters import TASK_RUN_SORTS
 from prefect_trio_client.server._http import (
     Reply,
     api_of,
@@ -28,7 +28,8 @@ from prefect_trio_client.server._http import (
     route,
     validate,
 )
-from prefect_trio_client.server._queries import PageBody, limit_of, task_runs_matching
+from prefect_trio_client.server._queries import PageBody, task_runs_matching
+from prefect_trio_client.server._routes._listing import listing
 from prefect_trio_client.server._routes.flow_runs import SetStateBody
 from prefect_trio_client.server._runs import (
     TASK_RUN_NOT_FOUND,
@@ -100,22 +101,9 @@ async def update(request: Request) -> Response:
     return await api_of(request).write(work)
 
 
-async def filter_runs(request: Request) -> Response:
-    api = api_of(request)
-    body = validate(TaskRunsBody, await json_body(request, {}))
-    limit = limit_of(body.limit, api.config.default_limit)
-    keys = TASK_RUN_SORTS[body.sort or TaskRunSort.ID_DESC]
-
-    def work(tx: Tx) -> Reply:
-        runs = page(sort_docs(_matching(tx, body), keys), body.offset or 0, limit)
-        return ok([present_run(tx, run) for run in runs])
-
-    return await api.read(work)
-
-
-async def count_runs(request: Request) -> Response:
-    body = validate(TaskRunsBody, await json_body(request, {}))
-    return await api_of(request).read(lambda tx: ok(len(_matching(tx, body))))
+filter_runs, count_runs = listing(
+    TaskRunsBody, _matching, TASK_RUN_SORTS, TaskRunSort.ID_DESC, present_run
+)
 
 
 async def delete(request: Request) -> Response:

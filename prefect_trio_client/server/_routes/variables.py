@@ -10,7 +10,7 @@ from prefect_trio_client.schemas.filters import VariableFilter
 from prefect_trio_client.schemas.sorting import VariableSort
 from prefect_trio_client.server._db import Doc, Tx
 from prefect_trio_client.server._errors import conflict, not_found
-from prefect_trio_client.server._filters import VARIABLE_SORTS, compile_filter, page, sort_docs
+from prefect_trio_client.server._filters import VARIABLE_SORTS, compile_filter
 from prefect_trio_client.server._http import (
     Reply,
     api_of,
@@ -23,7 +23,8 @@ from prefect_trio_client.server._http import (
     validate,
 )
 from prefect_trio_client.server._ids import new_id
-from prefect_trio_client.server._queries import PageBody, limit_of
+from prefect_trio_client.server._queries import PageBody
+from prefect_trio_client.server._routes._listing import listing
 from prefect_trio_client.server._tables import VARIABLES
 
 __all__ = ["ROUTES"]
@@ -128,19 +129,9 @@ def _matching(tx: Tx, body: VariablesBody) -> list[Doc]:
     return [v for v in tx.find(VARIABLES) if matches(v)]
 
 
-async def filter_variables(request: Request) -> Response:
-    api = api_of(request)
-    body = validate(VariablesBody, await json_body(request, {}))
-    limit = limit_of(body.limit, api.config.default_limit)
-    keys = VARIABLE_SORTS[body.sort or VariableSort.NAME_ASC]
-    return await api.read(
-        lambda tx: ok(page(sort_docs(_matching(tx, body), keys), body.offset or 0, limit))
-    )
-
-
-async def count_variables(request: Request) -> Response:
-    body = validate(VariablesBody, await json_body(request, {}))
-    return await api_of(request).read(lambda tx: ok(len(_matching(tx, body))))
+filter_variables, count_variables = listing(
+    VariablesBody, _matching, VARIABLE_SORTS, VariableSort.NAME_ASC
+)
 
 
 ROUTES = [

@@ -1,0 +1,59 @@
+"""The ``/filter`` and ``/count`` handlers every listed resource shares.
+
+A resource names its body model, how to find the matching documents, its sort orders
+and (optionally) how to present a document; the paging, sorting and counting rules are
+Prefect's and live here once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from prefect_trio_client.server._db import Doc, Tx
+from prefect_trio_client.server._filters import SortKeys, page, sort_docs
+from prefect_trio_client.server._http import Handler, Reply, api_of, json_body, ok, validate
+from prefect_trio_client.server._queries import PageBody, limit_of
+
+__all__ = ["listing"]
+
+B = TypeVar("B", bound=PageBody)
+
+
+def listing(
+    body_model: type[B],
+    matching: Callable[[Tx, B], list[Doc]],
+    sorts: Mapping[Any, SortKeys],
+    default_sort: Any,
+    present: Callable[[Tx, Doc], Any] | None = None,
+) -> tuple[Handler, Handler]:
+    """The ``filter`` and ``count`` handlers of one resource.
+
+    Args:
+        body_model: The request body (paging, ``sort``, the filters).
+        matching: The documents a body selects.
+        sorts: The sort keys of each sort order the body may name.
+        default_sort: The order when the body names none.
+        present: Turns a stored document into its response shape (default: as stored).
+    """
+
+    async def filter_documents(request: Request) -> Response:
+        api = api_of(request)
+        body = validate(body_model, await json_body(request, {}))
+        limit = limit_of(body.limit, api.config.default_limit)
+        keys = sorts[getattr(body, "sort", None) or default_sort]
+
+        def work(tx: Tx) -> Reply:
+            found = page(sort_docs(matching(tx, body), keys), body.offset or 0, limit)
+            return ok(found if present is None else [present(tx, doc) for doc in found])
+
+        return await api.read(work)
+
+    async def count_documents(request: Request) -> Response:
+        body = validate(body_model, await json_body(request, {}))
+        return await api_of(request).read(lambda tx: ok(len(matching(tx, body))))
+
+    return filter_documents, count_documents
