@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict
 from starlette.requests import Request
 from starlette.responses import Response
 
-from prefect_trio_client.schemas.actions import FlowRunCreate, FlowRunUpdate, StateCreate
+from prefect_trio_client.schemas.actions import FlowRunCreate, FlowRunUpdate
 from prefect_trio_client.schemas.filters import (
     DeploymentFilter,
     FlowFilter,
@@ -31,25 +31,23 @@ from prefect_trio_client.server._http import (
     no_content,
     ok,
     path_id,
-    query_uuid,
     route,
     validate,
     validate_as,
 )
 from prefect_trio_client.server._queries import PageBody, flow_runs_matching
 from prefect_trio_client.server._routes._listing import listing
+from prefect_trio_client.server._routes._run_states import state_handlers
 from prefect_trio_client.server._runs import (
     FLOW_RUN_NOT_FOUND,
     create_flow_run,
     delete_flow_run,
     present_run,
-    read_states,
     resume_flow_run,
-    set_state,
 )
 from prefect_trio_client.server._tables import DEPLOYMENTS, FLOW_RUN_STATES, FLOW_RUNS
 
-__all__ = ["ROUTES", "FlowRunsBody", "SetStateBody"]
+__all__ = ["ROUTES", "FlowRunsBody"]
 
 
 class FlowRunsBody(PageBody):
@@ -62,15 +60,6 @@ class FlowRunsBody(PageBody):
     work_pools: WorkPoolFilter | None = None
     work_pool_queues: WorkQueueFilter | None = None
     sort: FlowRunSort | None = None
-
-
-class SetStateBody(BaseModel):
-    """Body of ``/{flow,task}_runs/{id}/set_state``."""
-
-    model_config = ConfigDict(extra="ignore")
-
-    state: StateCreate
-    force: bool = False
 
 
 class ResumeBody(BaseModel):
@@ -182,35 +171,15 @@ async def delete(request: Request) -> Response:
     return await api_of(request).write(work)
 
 
-async def set_run_state(request: Request) -> Response:
-    run_id = path_id(request)
-    body = validate(SetStateBody, await json_body(request))
-    return await api_of(request).write(
-        lambda tx: set_state(tx, "flow_run", run_id, body.state, force=body.force)
-    )
-
-
 async def resume(request: Request) -> Response:
     run_id = path_id(request)
     validate(ResumeBody, await json_body(request, {}))  # run input is accepted, not stored
     return await api_of(request).write(lambda tx: resume_flow_run(tx, run_id))
 
 
-async def read_run_states(request: Request) -> Response:
-    run_id = query_uuid(request, "flow_run_id")
-    return await api_of(request).read(lambda tx: ok(read_states(tx, "flow_run", run_id)))
-
-
-async def read_run_state(request: Request) -> Response:
-    state_id = path_id(request)
-
-    def work(tx: Tx) -> Reply:
-        state = tx.get(FLOW_RUN_STATES, state_id)
-        if state is None:
-            raise not_found("Flow run state not found")
-        return ok(state)
-
-    return await api_of(request).read(work)
+set_run_state, read_run_states, read_run_state = state_handlers(
+    "flow_run", FLOW_RUN_STATES, "Flow run state not found"
+)
 
 
 ROUTES = [

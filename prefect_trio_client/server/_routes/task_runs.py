@@ -24,20 +24,17 @@ from prefect_trio_client.server._http import (
     no_content,
     ok,
     path_id,
-    query_uuid,
     route,
     validate,
 )
 from prefect_trio_client.server._queries import PageBody, task_runs_matching
 from prefect_trio_client.server._routes._listing import listing
-from prefect_trio_client.server._routes.flow_runs import SetStateBody
+from prefect_trio_client.server._routes._run_states import state_handlers
 from prefect_trio_client.server._runs import (
     TASK_RUN_NOT_FOUND,
     create_task_run,
     delete_task_run,
     present_run,
-    read_states,
-    set_state,
 )
 from prefect_trio_client.server._tables import TASK_RUN_STATES, TASK_RUNS
 
@@ -117,29 +114,9 @@ async def delete(request: Request) -> Response:
     return await api_of(request).write(work)
 
 
-async def set_run_state(request: Request) -> Response:
-    run_id = path_id(request)
-    body = validate(SetStateBody, await json_body(request))
-    return await api_of(request).write(
-        lambda tx: set_state(tx, "task_run", run_id, body.state, force=body.force)
-    )
-
-
-async def read_run_states(request: Request) -> Response:
-    run_id = query_uuid(request, "task_run_id")
-    return await api_of(request).read(lambda tx: ok(read_states(tx, "task_run", run_id)))
-
-
-async def read_run_state(request: Request) -> Response:
-    state_id = path_id(request)
-
-    def work(tx: Tx) -> Reply:
-        state = tx.get(TASK_RUN_STATES, state_id)
-        if state is None:
-            raise not_found("Task run state not found")
-        return ok(state)
-
-    return await api_of(request).read(work)
+set_run_state, read_run_states, read_run_state = state_handlers(
+    "task_run", TASK_RUN_STATES, "Task run state not found"
+)
 
 
 ROUTES = [
