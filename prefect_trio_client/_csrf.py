@@ -8,13 +8,16 @@ clients therefore fetch one at a time (single flight, behind a lock they own) an
 re-check this cache after taking the lock: twenty requests that find no token cause one
 fetch, and twenty requests rejected with the same stale token cause one refresh.
 
-Expiry is tracked on the caller's monotonic clock (the event loop's clock in async code),
-converted from the server's wall-clock expiration once, when the token arrives.
+Expiry is tracked on the caller's monotonic clock (the event loop's clock in async code):
+a token's lifetime is read from the server's own timestamps (``expiration`` minus
+``created``), so a server whose clock differs from ours does not make every token look
+expired, and the token is refreshed by that lifetime measured from when it arrived.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
 
@@ -41,11 +44,40 @@ def is_csrf_rejection(status_code: int, detail: object) -> bool:
     return "csrf token" in text and ("invalid" in text or "missing" in text)
 
 
+def _server_time(value: object) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        when = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return when if when.tzinfo is not None else when.replace(tzinfo=timezone.utc)
+
+
+def _lifetime(body: dict[str, Any]) -> float:
+    """A token's lifetime in seconds from now (unbounded if the server gives no expiry).
+
+    Two readings, the shorter positive one wins: ``expiration`` minus when the server
+    issued the token (``updated`` or ``created``, by the server's clock, so no agreement
+    between the clocks is needed), and ``expiration`` minus our wall clock. A server
+    clock far behind ours makes the second reading negative; the first still holds.
+    """
+    expires = _server_time(body.get("expiration"))
+    if expires is None:
+        return float("inf")
+    issued = [t for t in (_server_time(body.get(k)) for k in ("created", "updated")) if t]
+    readings = [(expires - datetime.now(timezone.utc)).total_seconds()]
+    if issued:
+        readings.append((expires - max(issued)).total_seconds())
+    positive = [reading for reading in readings if reading > 0]
+    return min(positive) if positive else 0.0
+
+
 def response_detail(response: httpx.Response) -> object:
-    """The ``detail`` of a JSON error body, or None."""
+    """The ``detail`` of a JSON error body, or None (also for a body not read)."""
     try:
         body = response.json()
-    except ValueError:
+    except (ValueError, httpx.ResponseNotRead):
         return None
     return body.get("detail") if isinstance(body, dict) else None
 
@@ -66,8 +98,9 @@ class CsrfTokenCache:
     def wants_headers(self, method: str) -> bool:
         return self.enabled and method.upper() in CHANGE_METHODS
 
-    def build_fetch(self, client: httpx.Client | httpx.AsyncClient) -> httpx.Request:
-        return client.build_request("GET", "/csrf-token", params={"client": str(self.client_id)})
+    def build_fetch(self, build_request: Callable[..., httpx.Request]) -> httpx.Request:
+        """The ``GET /csrf-token`` request, built by the client (base URL, auth)."""
+        return build_request("GET", "/csrf-token", params={"client": str(self.client_id)})
 
     def disable_if_unsupported(self, response: httpx.Response) -> bool:
         """Turn CSRF off for a server without the endpoint (404) or with it disabled (422)."""
@@ -80,18 +113,12 @@ class CsrfTokenCache:
             self.token = None
         return unsupported
 
-    def accept(self, body: Any, *, now: float, wall_now: datetime) -> None:
+    def accept(self, body: Any, *, now: float) -> None:
         """Store a token from a ``/csrf-token`` body; `now` is the caller's monotonic time."""
         if not isinstance(body, dict) or not isinstance(body.get("token"), str):
             raise ValueError("the /csrf-token response has no token")
         token: str = body["token"]
-        lifetime = float("inf")
-        expiration = body.get("expiration")
-        if isinstance(expiration, str):
-            expires = datetime.fromisoformat(expiration.replace("Z", "+00:00"))
-            if expires.tzinfo is None:
-                expires = expires.replace(tzinfo=timezone.utc)
-            lifetime = max((expires - wall_now).total_seconds(), 0.0)
+        lifetime = _lifetime(body)
         self.token = token
         self.refresh_at = now + lifetime - min(_REFRESH_MARGIN, lifetime / 10)
         self.fetches += 1

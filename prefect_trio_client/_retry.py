@@ -25,6 +25,9 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_RETRY_CODES",
+    "OUTCOME_UNKNOWN_EXCEPTIONS",
+    "OUTCOME_UNKNOWN_STATUSES",
+    "OVERLOAD_STATUSES",
     "RETRYABLE_EXCEPTIONS",
     "Deliver",
     "Retry",
@@ -36,18 +39,33 @@ __all__ = [
 #: Statuses that are always retried: request timeout, rate limit, bad gateway, unavailable.
 DEFAULT_RETRY_CODES = frozenset({408, 429, 502, 503})
 
-#: Transport errors that are always retried. `httpx.ConnectError` joins them once a
-#: response has arrived from the server, so a wrong URL fails fast while a restarting
-#: server is waited for.
+#: Transport errors that are retried. `httpx.ConnectError` joins them once a response
+#: has arrived from the server, so a wrong URL fails fast while a restarting server is
+#: waited for. `httpx.LocalProtocolError` is not here: it is our own request that is
+#: malformed (an illegal header value, say), and sending it again cannot help.
 RETRYABLE_EXCEPTIONS: tuple[type[httpx.TransportError], ...] = (
     httpx.ReadTimeout,
     httpx.PoolTimeout,
     httpx.ConnectTimeout,
     httpx.ReadError,
     httpx.WriteError,
+    httpx.WriteTimeout,
     httpx.RemoteProtocolError,
-    httpx.LocalProtocolError,
 )
+
+#: Errors raised after the whole request was sent: the server may have applied it and
+#: its answer was lost. Only a request that is safe to re-send is sent again after these.
+OUTCOME_UNKNOWN_EXCEPTIONS: tuple[type[httpx.TransportError], ...] = (
+    httpx.ReadTimeout,
+    httpx.ReadError,
+    httpx.RemoteProtocolError,
+)
+
+#: Answers that may come from a proxy whose upstream applied the request and then failed.
+OUTCOME_UNKNOWN_STATUSES = frozenset({502, 504})
+
+#: Answers in which the server says it is busy: retried until the deadline, uncounted.
+OVERLOAD_STATUSES = frozenset({429, 503})
 
 MAINTENANCE_HEADER = "Prefect-Maintenance"
 
@@ -89,13 +107,14 @@ class RetryState:
     deadline: float
     attempts: int = 0
     counted_failures: int = 0
+    uncounted_retries: int = 0
 
 
 @dataclass(frozen=True)
 class Deliver:
     """Stop here: give the caller this attempt's outcome (a response, or raise the error)."""
 
-    reason: Literal["final", "retries exhausted", "deadline"]
+    reason: Literal["final", "retries exhausted", "deadline", "outcome unknown"]
     detail: str = ""
 
 
@@ -115,10 +134,14 @@ Decision = Deliver | Retry
 class RetryPolicy:
     """How a client retries. Build one from settings with `RetryPolicy.from_settings`.
 
+    Two budgets: a server that says it is busy (429, 503, ``Prefect-Maintenance: true``)
+    is waited for until the call's deadline, uncounted, with a floor on each delay and a
+    bound on their number; every other failure counts against `max_retries`.
+
     Args:
         max_retries: Counted retries allowed per call (so at most ``max_retries + 1``
-            counted attempts). Responses marked ``Prefect-Maintenance: true`` are not
-            counted, but still cannot outlast `timeout`.
+            counted attempts). Overload and maintenance answers are not counted, but
+            still cannot outlast `timeout`.
         retry_codes: Statuses to retry.
         jitter_factor: Relative jitter; 0 disables it.
         backoff_base: First backoff delay; it doubles on every retry.
@@ -126,6 +149,9 @@ class RetryPolicy:
         retry_after_max: Cap on a server's Retry-After (jitter included).
         timeout: The overall deadline of one call, in seconds from its first attempt:
             no retry sleep reaches past it.
+        uncounted_delay_floor: The least delay before re-sending after a busy answer,
+            whatever its Retry-After says (``Retry-After: 0`` must not become a flood).
+        max_uncounted_retries: The most busy answers one call waits through.
     """
 
     max_retries: int = 5
@@ -135,6 +161,8 @@ class RetryPolicy:
     backoff_max: float = 30.0
     retry_after_max: float = 60.0
     timeout: float = 300.0
+    uncounted_delay_floor: float = 0.25
+    max_uncounted_retries: int = 200
     rng: random.Random = field(default_factory=random.Random, compare=False, repr=False)
 
     @classmethod
@@ -174,24 +202,32 @@ class RetryPolicy:
         headers: Mapping[str, str] | None = None,
         exception: BaseException | None = None,
         has_connected: bool = False,
+        safe_to_resend: bool = True,
     ) -> Decision:
         """Decide what follows an attempt; updates `state`'s counters.
 
         Pass either `status_code` (and `headers`) for a response, or `exception`.
+        `safe_to_resend` is False for a request the server does not dedupe: it is not
+        sent again once it may have been applied (an answer lost after it was sent).
         """
         state.attempts += 1
         headers = headers or {}
         if exception is not None:
             if not self.is_retryable_exception(exception, has_connected=has_connected):
                 return Deliver("final")
+            if not safe_to_resend and isinstance(exception, OUTCOME_UNKNOWN_EXCEPTIONS):
+                return Deliver("outcome unknown", f"{type(exception).__name__} after sending")
             counted = True
             why = f"{type(exception).__name__}"
             retry_after = None
         else:
             if status_code not in self.retry_codes:
                 return Deliver("final")
-            counted = headers.get(MAINTENANCE_HEADER, "").lower() != "true"
-            why = f"status {status_code}" + ("" if counted else " (server maintenance)")
+            if not safe_to_resend and status_code in OUTCOME_UNKNOWN_STATUSES:
+                return Deliver("outcome unknown", f"status {status_code} after sending")
+            maintenance = headers.get(MAINTENANCE_HEADER, "").lower() == "true"
+            counted = not maintenance and status_code not in OVERLOAD_STATUSES
+            why = f"status {status_code}" + (" (server maintenance)" if maintenance else "")
             raw = headers.get("Retry-After")
             retry_after = None if raw is None else parse_retry_after(raw, now=wall_now)
 
@@ -199,12 +235,22 @@ class RetryPolicy:
             state.counted_failures += 1
             if state.counted_failures > self.max_retries:
                 return Deliver("retries exhausted", f"{why} after {state.attempts} attempts")
+        else:
+            state.uncounted_retries += 1
+            if state.uncounted_retries > self.max_uncounted_retries:
+                return Deliver(
+                    "retries exhausted",
+                    f"{why}: {state.uncounted_retries - 1} busy answers in a row",
+                )
 
+        failures = state.counted_failures if counted else state.uncounted_retries
         if retry_after is not None:
             delay = self.jittered_retry_after(retry_after)
             why += f", Retry-After {retry_after:g}s"
         else:
-            delay = self.jittered_backoff(state.attempts)
+            delay = self.jittered_backoff(failures)
+        if not counted:
+            delay = max(delay, self.uncounted_delay_floor)
 
         remaining = state.deadline - now
         if delay > remaining:

@@ -1,43 +1,64 @@
 """The HTTP layer: Prefect's public names from ``prefect.client.base``, better behaved.
 
 `PrefectHttpxAsyncClient` (trio or asyncio, through anyio) and `PrefectHttpxSyncClient`
-retry what Prefect retries, with three differences a caller can rely on:
+retry what Prefect retries, with differences a caller can rely on:
 
-- **One deadline per call.** No retry sleep reaches past ``PREFECT_CLIENT_RETRY_TIMEOUT``
-  (per client: ``retry_policy``; per request: the ``"retry_timeout"`` request
-  extension). When the next delay would cross it, the caller gets the last outcome at once.
+- **One deadline per call.** Nothing a call does waits past ``PREFECT_CLIENT_RETRY_TIMEOUT``
+  (per client: ``retry_policy``; per request: the ``"retry_timeout"`` request extension):
+  no retry sleep, no wait for a backpressure slot, no wait for a CSRF token.
 - **Sleeps in cancel scopes.** An outer cancel scope interrupts a retry sleep at once,
-  and closing the client cancels its sleeping retries, which raise `ClientClosedError`.
+  and closing the client ends its sleeping and waiting calls with `ClientClosedError`.
+- **Backpressure.** Requests to one server share an adaptive limit on how many are in
+  flight (`prefect_trio_client._backpressure`); a busy server (503, 429) is waited for
+  until the deadline instead of being given up on after a few tries.
+- **No duplicates.** A request that is not safe to send twice (a POST, unless it says
+  ``extensions={"idempotent": True}``) is not re-sent once its answer was lost after
+  sending; the caller gets `OutcomeUnknownError`.
 - **Single-flight CSRF.** Concurrent requests share one token fetch, and a rejected
   token is refreshed once for all the requests that used it.
 
-The retry decisions themselves are in `prefect_trio_client._retry`, the CSRF cache in
-`prefect_trio_client._csrf`; this module only sends, sleeps and logs.
-`app_lifespan_context` is re-exported from `prefect_trio_client.lifespan`, where the
-lifespan service lives.
+Every decision is made in one place, the sans-I/O loop of `prefect_trio_client._send_loop`;
+the two classes here only perform its actions: send, sleep, wait and read the clock.
+`app_lifespan_context` is re-exported from `prefect_trio_client.lifespan`.
 """
 
 from __future__ import annotations
 
-import copy
 import enum
 import logging
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Any, Protocol
+from collections.abc import Generator
+from typing import Any, Protocol, TypeVar
 
 import anyio
 import httpx
 
-from prefect_trio_client._csrf import CsrfTokenCache, is_csrf_rejection, response_detail
-from prefect_trio_client._retry import Deliver, Retry, RetryPolicy, RetryState
+from prefect_trio_client._backpressure import AdaptiveLimit, Signal, Slot
+from prefect_trio_client._csrf import CsrfTokenCache
+from prefect_trio_client._response import PrefectResponse as PrefectResponse
+from prefect_trio_client._retry import RetryPolicy
+from prefect_trio_client._send_loop import (
+    IDEMPOTENT_EXTENSION as IDEMPOTENT_EXTENSION,
+)
+from prefect_trio_client._send_loop import (
+    RETRY_TIMEOUT_EXTENSION as RETRY_TIMEOUT_EXTENSION,
+)
+from prefect_trio_client._send_loop import (
+    Acquire,
+    Action,
+    Discard,
+    OnRetry,
+    RefreshCsrf,
+    SendLoop,
+    Sleep,
+    Transmit,
+)
+from prefect_trio_client._send_loop import RetryEvent as RetryEvent
 from prefect_trio_client._version import __version__
-from prefect_trio_client.exceptions import ClientClosedError, PrefectHTTPStatusError
+from prefect_trio_client.exceptions import ClientClosedError
 from prefect_trio_client.lifespan import app_lifespan_context as app_lifespan_context
-from prefect_trio_client.settings import ClientSettings
+from prefect_trio_client.settings import ClientSettings, current_settings
 
 __all__ = [
     "PrefectHttpxAsyncClient",
@@ -47,66 +68,16 @@ __all__ = [
     "RetryPolicy",
     "ServerType",
     "app_lifespan_context",
+    "backpressure_from_settings",
     "determine_server_type",
 ]
 
 logger = logging.getLogger("prefect_trio_client.client")
 
 USER_AGENT = f"prefect-trio-client/{__version__}"
-#: The request extension that sets one request's retry deadline, in seconds.
-RETRY_TIMEOUT_EXTENSION = "retry_timeout"
-# A server that keeps rejecting fresh tokens gets its 403 after this many refreshes.
-_MAX_CSRF_REFRESHES = 2
-
-
-class PrefectResponse(httpx.Response):
-    """An `httpx.Response` whose `raise_for_status` raises `PrefectHTTPStatusError`.
-
-    Attributes:
-        attempts: How many times the request was sent to get this response.
-    """
-
-    attempts: int = 1
-
-    def raise_for_status(self) -> PrefectResponse:
-        """Return the response if it succeeded, else raise with the server's detail.
-
-        Raises:
-            PrefectHTTPStatusError: For a 4xx or 5xx status (`ObjectNotFound` for 404,
-                `ObjectAlreadyExists` for 409), with the httpx error as ``__cause__``.
-        """
-        try:
-            super().raise_for_status()
-        except httpx.HTTPStatusError as exc:
-            raise PrefectHTTPStatusError.from_httpx_error(exc, attempts=self.attempts) from exc
-        return self
-
-    @classmethod
-    def from_httpx_response(cls, response: httpx.Response) -> PrefectResponse:
-        """The same response, viewed as a `PrefectResponse` (a shallow copy; no I/O)."""
-        if isinstance(response, cls):
-            return response
-        prefect_response = copy.copy(response)
-        prefect_response.__class__ = cls
-        return prefect_response  # type: ignore[return-value]  # __class__ was just set
-
-
-@dataclass(frozen=True)
-class RetryEvent:
-    """What the `on_retry` hook is told before each retry sleep. Holds no credentials."""
-
-    method: str
-    url: str
-    attempt: int
-    max_attempts: int
-    delay: float
-    reason: str
-    counted: bool
-    status_code: int | None
-    exception: BaseException | None
-
-
-OnRetry = Callable[[RetryEvent], None]
+T = TypeVar("T")
+#: Marks "use the settings" for the ``backpressure`` keyword.
+_FROM_SETTINGS: Any = object()
 
 
 class ServerType(str, enum.Enum):
@@ -140,7 +111,7 @@ def determine_server_type(settings: ClientSettings | None = None) -> ServerType:
     Args:
         settings: Settings to use; read from the environment when omitted.
     """
-    settings = settings or ClientSettings()
+    settings = settings or current_settings()
     if settings.api_url is None:
         if settings.server_allow_ephemeral_mode:
             return ServerType.EPHEMERAL
@@ -157,14 +128,30 @@ def _protected_headers(settings: ClientSettings) -> frozenset[str]:
     return frozenset(protected)
 
 
-class _RetryingClientMixin:
-    """State and helpers shared by both clients: headers, policy, logging, CSRF cache."""
+def backpressure_from_settings(
+    settings: ClientSettings, base_url: httpx.URL | str | None = None
+) -> AdaptiveLimit | None:
+    """The adaptive limit the ``PREFECT_CLIENT_BACKPRESSURE_*`` settings describe.
+
+    None when backpressure is off, and for Prefect Cloud, which limits its callers itself
+    (429 with Retry-After, waited for all the same).
+    """
+    if not settings.client_backpressure_enabled:
+        return None
+    if base_url is not None and str(base_url).startswith(settings.cloud_api_url):
+        return None
+    return AdaptiveLimit(
+        initial=settings.client_backpressure_initial,
+        maximum=settings.client_backpressure_max,
+    )
+
+
+class _SendLoopShell:
+    """What both clients set up alike: headers, the send loop and its parts."""
 
     headers: httpx.Headers
-    _retry_policy: RetryPolicy
-    _on_retry: OnRetry | None
-    _csrf: CsrfTokenCache
-    _has_connected: bool
+    base_url: httpx.URL
+    _loop: SendLoop
     raise_on_all_errors: bool
 
     def _setup(
@@ -175,12 +162,20 @@ class _RetryingClientMixin:
         on_retry: OnRetry | None,
         enable_csrf_support: bool,
         raise_on_all_errors: bool,
+        backpressure: AdaptiveLimit | None,
+        clock: Any,
     ) -> None:
-        settings = settings or ClientSettings()
-        self._retry_policy = retry_policy or RetryPolicy.from_settings(settings)
-        self._on_retry = on_retry
-        self._csrf = CsrfTokenCache(enabled=enable_csrf_support)
-        self._has_connected = False
+        settings = settings or current_settings()
+        if backpressure is _FROM_SETTINGS:
+            backpressure = backpressure_from_settings(settings, self.base_url)
+        self._loop = SendLoop(
+            policy=retry_policy or RetryPolicy.from_settings(settings),
+            csrf=CsrfTokenCache(enabled=enable_csrf_support),
+            clock=clock,
+            build_request=self.build_request,  # type: ignore[attr-defined]
+            limit=backpressure,
+            on_retry=on_retry,
+        )
         self.raise_on_all_errors = raise_on_all_errors
         self.headers["User-Agent"] = USER_AGENT
         protected = _protected_headers(settings)
@@ -198,87 +193,23 @@ class _RetryingClientMixin:
     @property
     def enable_csrf_support(self) -> bool:
         """Whether change requests carry CSRF headers (turns off for servers without CSRF)."""
-        return self._csrf.enabled
+        return self._loop.csrf.enabled
 
     @property
     def retry_policy(self) -> RetryPolicy:
-        return self._retry_policy
+        return self._loop.policy
 
-    def _start(self, request: httpx.Request, now: float) -> RetryState:
-        timeout = request.extensions.get(RETRY_TIMEOUT_EXTENSION)
-        if timeout is not None and not (isinstance(timeout, int | float) and timeout > 0):
-            raise ValueError(
-                f"the {RETRY_TIMEOUT_EXTENSION!r} request extension must be a positive "
-                f"number of seconds, got {timeout!r}"
-            )
-        return self._retry_policy.start(now, timeout=timeout)
+    @property
+    def backpressure(self) -> AdaptiveLimit | None:
+        """The shared limit on requests in flight, or None when backpressure is off."""
+        return self._loop.limit
 
-    def _decide(
-        self,
-        request: httpx.Request,
-        state: RetryState,
-        now: float,
-        *,
-        response: httpx.Response | None = None,
-        exception: BaseException | None = None,
-    ) -> Deliver | Retry:
-        decision = self._retry_policy.decide(
-            state,
-            now=now,
-            wall_now=datetime.now(timezone.utc),
-            status_code=None if response is None else response.status_code,
-            headers=None if response is None else response.headers,
-            exception=exception,
-            has_connected=self._has_connected,
-        )
-        url = _loggable_url(request)
-        if isinstance(decision, Retry):
-            logger.debug(
-                "%s %s: attempt %d of %d failed (%s); retrying in %.3fs",
-                request.method,
-                url,
-                state.attempts,
-                self._retry_policy.max_attempts,
-                decision.reason,
-                decision.delay,
-            )
-            if self._on_retry is not None:
-                self._on_retry(
-                    RetryEvent(
-                        method=request.method,
-                        url=url,
-                        attempt=state.attempts,
-                        max_attempts=self._retry_policy.max_attempts,
-                        delay=decision.delay,
-                        reason=decision.reason,
-                        counted=decision.counted,
-                        status_code=None if response is None else response.status_code,
-                        exception=exception,
-                    )
-                )
-        elif decision.reason != "final":
-            logger.debug(
-                "%s %s: giving up, %s: %s", request.method, url, decision.reason, decision.detail
-            )
-        return decision
-
-    def _finish(self, response: httpx.Response, state: RetryState) -> PrefectResponse:
-        prefect_response = PrefectResponse.from_httpx_response(response)
-        prefect_response.attempts = state.attempts
-        return prefect_response
+    @property
+    def _csrf(self) -> CsrfTokenCache:
+        return self._loop.csrf
 
 
-def _loggable_url(request: httpx.Request) -> str:
-    """The URL without user-info or query string (either may hold a secret)."""
-    return str(request.url.copy_with(username=None, password=None, query=None))
-
-
-def _note_gave_up(exc: BaseException, decision: Deliver) -> None:
-    if decision.reason != "final" and hasattr(exc, "add_note"):
-        exc.add_note(f"prefect-trio-client gave up retrying: {decision.reason}: {decision.detail}")
-
-
-class PrefectHttpxAsyncClient(_RetryingClientMixin, httpx.AsyncClient):
+class PrefectHttpxAsyncClient(_SendLoopShell, httpx.AsyncClient):
     """An `httpx.AsyncClient` that retries like Prefect's, under trio or asyncio.
 
     Args:
@@ -288,6 +219,9 @@ class PrefectHttpxAsyncClient(_RetryingClientMixin, httpx.AsyncClient):
         settings: Settings to use instead of reading the environment.
         retry_policy: The retry policy; by default built from `settings`.
         on_retry: Called with a `RetryEvent` before each retry sleep (logs, metrics).
+        backpressure: The adaptive limit on requests in flight to share (several
+            clients of one server may share one), None for none; by default one of
+            this client's own, as the settings describe.
         *args, **kwargs: Everything `httpx.AsyncClient` takes.
     """
 
@@ -299,6 +233,7 @@ class PrefectHttpxAsyncClient(_RetryingClientMixin, httpx.AsyncClient):
         settings: ClientSettings | None = None,
         retry_policy: RetryPolicy | None = None,
         on_retry: OnRetry | None = None,
+        backpressure: AdaptiveLimit | None = _FROM_SETTINGS,
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
@@ -308,9 +243,11 @@ class PrefectHttpxAsyncClient(_RetryingClientMixin, httpx.AsyncClient):
             on_retry=on_retry,
             enable_csrf_support=enable_csrf_support,
             raise_on_all_errors=raise_on_all_errors,
+            backpressure=backpressure,
+            clock=anyio.current_time,
         )
         self._csrf_lock = anyio.Lock()
-        self._sleeping: set[anyio.CancelScope] = set()
+        self._waiting: set[anyio.CancelScope] = set()
         self._closing = False
 
     async def send(
@@ -325,102 +262,124 @@ class PrefectHttpxAsyncClient(_RetryingClientMixin, httpx.AsyncClient):
 
         Raises:
             PrefectHTTPStatusError: An error status, if `raise_on_all_errors`.
+            OutcomeUnknownError: An unsafe request's answer was lost after it was sent.
             httpx.TransportError: The last transport error, when retrying stopped.
             ClientClosedError: The client was closed before or while this call waited.
         """
-        response = await self._send_retrying(
-            request, stream=stream, auth=auth, follow_redirects=follow_redirects
-        )
+        if self._closing:
+            raise ClientClosedError("the client is closed")
+        options = {"stream": stream, "auth": auth, "follow_redirects": follow_redirects}
+        response = await self._drive(self._loop.call(request), options)
         if self.raise_on_all_errors:
             response.raise_for_status()
         return response
 
-    async def _send_retrying(
-        self, request: httpx.Request, *, stream: bool, auth: Any, follow_redirects: Any
-    ) -> PrefectResponse:
-        if self._closing:
-            raise ClientClosedError("the client is closed")
-        state = self._start(request, anyio.current_time())
-        if self._csrf.wants_headers(request.method):
-            await self._ensure_csrf_token()
-            self._csrf.apply(request)
-        csrf_refreshes = 0
-        while True:
-            try:
-                response = await super().send(
-                    request, stream=stream, auth=auth, follow_redirects=follow_redirects
-                )
-            except httpx.TransportError as exc:
-                decision = self._decide(request, state, anyio.current_time(), exception=exc)
-                if isinstance(decision, Deliver):
-                    _note_gave_up(exc, decision)
-                    raise
-                await self._sleep(decision.delay)
-                continue
-            self._has_connected = True
-            if (
-                self._csrf.wants_headers(request.method)
-                and csrf_refreshes < _MAX_CSRF_REFRESHES
-                and await self._is_csrf_rejection(response)
-            ):
-                # A stale or missing token: refresh (once for everyone) and re-send now.
-                csrf_refreshes += 1
-                await response.aclose()
-                self._csrf.invalidate(request.headers.get("Prefect-Csrf-Token"))
-                await self._ensure_csrf_token()
-                self._csrf.apply(request)
-                continue
-            decision = self._decide(request, state, anyio.current_time(), response=response)
-            if isinstance(decision, Deliver):
-                if response.is_error:
-                    await response.aread()
-                return self._finish(response, state)
-            await response.aclose()
-            await self._sleep(decision.delay)
+    async def _drive(self, call: Generator[Action, Any, T], options: dict[str, Any]) -> T:
+        try:
+            result: Any = None
+            while True:
+                try:
+                    action = call.send(result)
+                except StopIteration as stop:
+                    outcome: T = stop.value
+                    return outcome
+                result = await self._perform(action, options)
+        finally:
+            call.close()  # a cancelled call gives its backpressure slot back
 
-    async def _is_csrf_rejection(self, response: httpx.Response) -> bool:
-        if response.status_code != 403:
-            return False
-        await response.aread()
-        return is_csrf_rejection(403, response_detail(response))
+    async def _perform(self, action: Action, options: dict[str, Any]) -> Any:
+        if isinstance(action, Transmit):
+            return await self._transmit(action.request, options)
+        if isinstance(action, Discard):
+            await action.response.aclose()
+        elif isinstance(action, Sleep):
+            await self._sleep(action.seconds)
+        elif isinstance(action, Acquire):
+            return await self._acquire(action)
+        else:
+            await self._refresh_csrf(action)
+        return None
+
+    async def _transmit(
+        self, request: httpx.Request, options: dict[str, Any]
+    ) -> httpx.Response | httpx.TransportError:
+        if self._closing:
+            raise ClientClosedError("the client was closed while a request waited to be sent")
+        try:
+            response = await httpx.AsyncClient.send(self, request, **options)
+        except httpx.TransportError as exc:
+            return exc
+        if response.is_error:  # the loop reads the detail (CSRF, errors) of error answers
+            try:
+                await response.aread()
+            except httpx.TransportError as exc:
+                await response.aclose()
+                return exc
+        return response
 
     async def _sleep(self, delay: float) -> None:
-        with anyio.CancelScope() as scope:
-            self._sleeping.add(scope)
-            try:
-                await anyio.sleep(delay)
-            finally:
-                self._sleeping.discard(scope)
-        if scope.cancelled_caught:
-            raise ClientClosedError("the client was closed while a request waited to retry")
+        await self._wait_closable(anyio.sleep(delay), "waited to retry")
 
-    async def _ensure_csrf_token(self) -> None:
-        """Fetch a token if none is fresh; one fetch at a time for all of this client's calls."""
+    async def _wait_closable(self, waiting: Any, what: str, deadline: float = float("inf")) -> bool:
+        """Await `waiting` in a cancel scope that `aclose` cancels; False past `deadline`."""
+        if self._closing:
+            waiting.close()
+            raise ClientClosedError(f"the client was closed while a request {what}")
+        with anyio.CancelScope(deadline=deadline) as scope:
+            self._waiting.add(scope)
+            try:
+                await waiting
+            finally:
+                self._waiting.discard(scope)
+        if scope.cancelled_caught and self._is_closing():
+            raise ClientClosedError(f"the client was closed while a request {what}")
+        return not scope.cancelled_caught
+
+    async def _acquire(self, action: Acquire) -> Slot | None:
+        waiter = _AsyncWaiter()
+        queued = action.limit.enqueue(waiter, anyio.current_time())
+        try:
+            await self._wait_closable(
+                waiter.event.wait(), "waited to be sent (backpressure)", action.deadline
+            )
+        except BaseException:
+            slot = action.limit.abandon(queued, anyio.current_time())
+            if slot is not None:
+                action.limit.release(slot, Signal.DROPPED, anyio.current_time())
+            raise
+        return action.limit.abandon(queued, anyio.current_time())  # None past the deadline
+
+    async def _refresh_csrf(self, action: RefreshCsrf) -> None:
+        """Fetch a token unless one is fresh; one fetch at a time for all of this client."""
         if not self._csrf.needs_fetch(anyio.current_time()):
             return
-        async with self._csrf_lock:
-            if not self._csrf.needs_fetch(anyio.current_time()):
-                return  # another call fetched while we waited for the lock
-            # The retrying send, not raising: a GET carries no CSRF headers.
-            response = await self._send_retrying(
-                self._csrf.build_fetch(self),
-                stream=False,
-                auth=httpx.USE_CLIENT_DEFAULT,
-                follow_redirects=httpx.USE_CLIENT_DEFAULT,
-            )
-            if self._csrf.disable_if_unsupported(response):
-                return
-            response.raise_for_status()
-            self._csrf.accept(
-                response.json(), now=anyio.current_time(), wall_now=datetime.now(timezone.utc)
-            )
+        with anyio.CancelScope(deadline=action.deadline) as scope:
+            await self._csrf_lock.acquire()
+        if scope.cancelled_caught:
+            raise httpx.PoolTimeout("the retry deadline passed while waiting for a CSRF token")
+        try:
+            if self._csrf.needs_fetch(anyio.current_time()):  # nobody fetched meanwhile
+                await self._drive(self._loop.fetch_csrf(action.deadline), {})
+        finally:
+            self._csrf_lock.release()
+
+    def _is_closing(self) -> bool:
+        return self._closing
 
     async def aclose(self) -> None:
-        """Close the client; calls sleeping before a retry raise `ClientClosedError` at once."""
+        """Close the client; calls sleeping or waiting raise `ClientClosedError` at once."""
         self._closing = True
-        for scope in list(self._sleeping):
+        for scope in list(self._waiting):
             scope.cancel()
         await super().aclose()
+
+
+class _AsyncWaiter:
+    def __init__(self) -> None:
+        self.event = anyio.Event()
+
+    def wake(self) -> None:
+        self.event.set()
 
 
 class _SyncTimer(Protocol):
@@ -441,11 +400,19 @@ class _RealTimer:
         return interrupt.wait(delay)
 
 
-class PrefectHttpxSyncClient(_RetryingClientMixin, httpx.Client):
-    """An `httpx.Client` that retries like `PrefectHttpxAsyncClient`, for blocking code.
+class _SyncWaiter:
+    def __init__(self) -> None:
+        self.event = threading.Event()
 
-    Retry sleeps wait on an event that `close()` sets, so closing the client from another
-    thread wakes a sleeping retry at once (it raises `ClientClosedError`).
+    def wake(self) -> None:
+        self.event.set()
+
+
+class PrefectHttpxSyncClient(_SendLoopShell, httpx.Client):
+    """An `httpx.Client` that behaves as `PrefectHttpxAsyncClient` does, for blocking code.
+
+    Sleeps and waits are on events that `close()` sets, so closing the client from
+    another thread wakes them at once (they raise `ClientClosedError`).
 
     Args: as `PrefectHttpxAsyncClient`.
     """
@@ -458,19 +425,23 @@ class PrefectHttpxSyncClient(_RetryingClientMixin, httpx.Client):
         settings: ClientSettings | None = None,
         retry_policy: RetryPolicy | None = None,
         on_retry: OnRetry | None = None,
+        backpressure: AdaptiveLimit | None = _FROM_SETTINGS,
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
+        self._timer: _SyncTimer = _RealTimer()
         self._setup(
             settings=settings,
             retry_policy=retry_policy,
             on_retry=on_retry,
             enable_csrf_support=enable_csrf_support,
             raise_on_all_errors=raise_on_all_errors,
+            backpressure=backpressure,
+            clock=lambda: self._timer.now(),  # noqa: PLW0108 (tests replace _timer)
         )
         self._csrf_lock = threading.Lock()
         self._closed_event = threading.Event()
-        self._timer: _SyncTimer = _RealTimer()
+        self._waiters: set[_SyncWaiter] = set()
 
     def send(
         self,
@@ -481,85 +452,93 @@ class PrefectHttpxSyncClient(_RetryingClientMixin, httpx.Client):
         follow_redirects: Any = httpx.USE_CLIENT_DEFAULT,
     ) -> PrefectResponse:
         """Send with retries, as `PrefectHttpxAsyncClient.send` does."""
-        response = self._send_retrying(
-            request, stream=stream, auth=auth, follow_redirects=follow_redirects
-        )
+        if self._closed_event.is_set():
+            raise ClientClosedError("the client is closed")
+        options = {"stream": stream, "auth": auth, "follow_redirects": follow_redirects}
+        response = self._drive(self._loop.call(request), options)
         if self.raise_on_all_errors:
             response.raise_for_status()
         return response
 
-    def _send_retrying(
-        self, request: httpx.Request, *, stream: bool, auth: Any, follow_redirects: Any
-    ) -> PrefectResponse:
-        if self._closed_event.is_set():
-            raise ClientClosedError("the client is closed")
-        state = self._start(request, self._timer.now())
-        if self._csrf.wants_headers(request.method):
-            self._ensure_csrf_token()
-            self._csrf.apply(request)
-        csrf_refreshes = 0
-        while True:
-            try:
-                response = super().send(
-                    request, stream=stream, auth=auth, follow_redirects=follow_redirects
-                )
-            except httpx.TransportError as exc:
-                decision = self._decide(request, state, self._timer.now(), exception=exc)
-                if isinstance(decision, Deliver):
-                    _note_gave_up(exc, decision)
-                    raise
-                self._sleep(decision.delay)
-                continue
-            self._has_connected = True
-            if (
-                self._csrf.wants_headers(request.method)
-                and csrf_refreshes < _MAX_CSRF_REFRESHES
-                and self._is_csrf_rejection(response)
-            ):
-                csrf_refreshes += 1
-                response.close()
-                self._csrf.invalidate(request.headers.get("Prefect-Csrf-Token"))
-                self._ensure_csrf_token()
-                self._csrf.apply(request)
-                continue
-            decision = self._decide(request, state, self._timer.now(), response=response)
-            if isinstance(decision, Deliver):
-                if response.is_error:
-                    response.read()
-                return self._finish(response, state)
-            response.close()
-            self._sleep(decision.delay)
+    def _drive(self, call: Generator[Action, Any, T], options: dict[str, Any]) -> T:
+        try:
+            result: Any = None
+            while True:
+                try:
+                    action = call.send(result)
+                except StopIteration as stop:
+                    outcome: T = stop.value
+                    return outcome
+                result = self._perform(action, options)
+        finally:
+            call.close()
 
-    def _is_csrf_rejection(self, response: httpx.Response) -> bool:
-        if response.status_code != 403:
-            return False
-        response.read()
-        return is_csrf_rejection(403, response_detail(response))
+    def _perform(self, action: Action, options: dict[str, Any]) -> Any:
+        if isinstance(action, Transmit):
+            return self._transmit(action.request, options)
+        if isinstance(action, Discard):
+            action.response.close()
+        elif isinstance(action, Sleep):
+            self._sleep(action.seconds)
+        elif isinstance(action, Acquire):
+            return self._acquire(action)
+        else:
+            self._refresh_csrf(action)
+        return None
+
+    def _transmit(
+        self, request: httpx.Request, options: dict[str, Any]
+    ) -> httpx.Response | httpx.TransportError:
+        if self._closed_event.is_set():
+            raise ClientClosedError("the client was closed while a request waited to be sent")
+        try:
+            response = httpx.Client.send(self, request, **options)
+        except httpx.TransportError as exc:
+            return exc
+        if response.is_error:
+            try:
+                response.read()
+            except httpx.TransportError as exc:
+                response.close()
+                return exc
+        return response
 
     def _sleep(self, delay: float) -> None:
         if self._timer.wait(delay, self._closed_event):
             raise ClientClosedError("the client was closed while a request waited to retry")
 
-    def _ensure_csrf_token(self) -> None:
+    def _acquire(self, action: Acquire) -> Slot | None:
+        waiter = _SyncWaiter()
+        self._waiters.add(waiter)
+        queued = action.limit.enqueue(waiter, self._timer.now())
+        try:
+            if not self._closed_event.is_set():
+                self._timer.wait(max(action.deadline - self._timer.now(), 0.0), waiter.event)
+        finally:
+            self._waiters.discard(waiter)
+        slot = action.limit.abandon(queued, self._timer.now())  # None past the deadline
+        if self._closed_event.is_set():
+            if slot is not None:
+                action.limit.release(slot, Signal.DROPPED, self._timer.now())
+            raise ClientClosedError(
+                "the client was closed while a request waited to be sent (backpressure)"
+            )
+        return slot
+
+    def _refresh_csrf(self, action: RefreshCsrf) -> None:
         if not self._csrf.needs_fetch(self._timer.now()):
             return
-        with self._csrf_lock:
-            if not self._csrf.needs_fetch(self._timer.now()):
-                return
-            response = self._send_retrying(
-                self._csrf.build_fetch(self),
-                stream=False,
-                auth=httpx.USE_CLIENT_DEFAULT,
-                follow_redirects=httpx.USE_CLIENT_DEFAULT,
-            )
-            if self._csrf.disable_if_unsupported(response):
-                return
-            response.raise_for_status()
-            self._csrf.accept(
-                response.json(), now=self._timer.now(), wall_now=datetime.now(timezone.utc)
-            )
+        if not self._csrf_lock.acquire(timeout=max(action.deadline - self._timer.now(), 0.0)):
+            raise httpx.PoolTimeout("the retry deadline passed while waiting for a CSRF token")
+        try:
+            if self._csrf.needs_fetch(self._timer.now()):
+                self._drive(self._loop.fetch_csrf(action.deadline), {})
+        finally:
+            self._csrf_lock.release()
 
     def close(self) -> None:
-        """Close the client; threads sleeping before a retry raise `ClientClosedError`."""
+        """Close the client; threads sleeping or waiting raise `ClientClosedError` at once."""
         self._closed_event.set()
+        for waiter in list(self._waiters):
+            waiter.wake()
         super().close()

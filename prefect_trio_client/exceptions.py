@@ -18,8 +18,10 @@ __all__ = [
     "LifespanStartupError",
     "ObjectAlreadyExists",
     "ObjectNotFound",
+    "OutcomeUnknownError",
     "PrefectException",
     "PrefectHTTPStatusError",
+    "ResponseDecodeError",
     "ServerVersionError",
     "SettingsError",
     "StateWaitTimeout",
@@ -36,6 +38,55 @@ class SettingsError(PrefectException, ValueError):
 
 class ClientClosedError(PrefectException, RuntimeError):
     """The HTTP client was closed while a call was waiting to retry, or before it started."""
+
+
+class OutcomeUnknownError(PrefectException, httpx.TransportError):
+    """A request that is not safe to send twice was sent, and its answer was lost.
+
+    The server may or may not have applied it, so it was not sent again (a second send
+    could apply it twice). The transport error is ``__cause__``. Read the object back to
+    find out, or re-send it yourself if a duplicate is acceptable.
+
+    Attributes:
+        method: The request's method.
+        url: The request's URL, without credentials or query string.
+    """
+
+    def __init__(self, message: str, *, request: httpx.Request) -> None:
+        super().__init__(message, request=request)
+        self.method = request.method
+        self.url = _redacted_url(request.url)
+
+
+class ResponseDecodeError(PrefectException, ValueError):
+    """A successful response whose body is not what the endpoint answers.
+
+    An HTML page from a proxy, an empty or truncated body, or JSON of another shape: the
+    call cannot tell what the server did, so it fails with one error that says where the
+    body came from, instead of a bare `json.JSONDecodeError` or pydantic error (which
+    stays chained as ``__cause__``). A `ValueError`, as those two are.
+
+    Attributes:
+        method: The request's method.
+        url: The request's URL, without credentials or query string.
+        status_code: The response's status code.
+        content_type: The response's ``Content-Type`` ("" when it has none).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        method: str,
+        url: httpx.URL,
+        status_code: int,
+        content_type: str,
+    ) -> None:
+        super().__init__(message)
+        self.method = method
+        self.url = _redacted_url(url)
+        self.status_code = status_code
+        self.content_type = content_type
 
 
 class ServerVersionError(PrefectException, RuntimeError):
@@ -142,7 +193,8 @@ class ObjectAlreadyExists(PrefectHTTPStatusError):
 
 
 def _redacted_url(url: httpx.URL) -> httpx.URL:
-    """The URL without user-info, so a ``user:password@host`` URL never reaches a message."""
-    if url.userinfo:
-        return url.copy_with(username=None, password=None)
+    """The URL without user-info or query string (``?api_key=...``), so neither a
+    ``user:password@host`` URL nor a secret parameter ever reaches a message."""
+    if url.userinfo or url.query:
+        return url.copy_with(username=None, password=None, query=None)
     return url

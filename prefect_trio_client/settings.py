@@ -7,25 +7,95 @@ arguments) is the whole source, which keeps behaviour the same under trio and as
 
 A bad value raises `SettingsError`, whose message names the variable and says what is
 wrong with its value; secret values are never repeated in it.
+
+Credentials are cleaned the way a copy-paste accident needs: surrounding whitespace is
+stripped, and a control or invisible character inside (a pasted line break, a zero-width
+space) is refused, since it would corrupt the ``Authorization`` header or fail there
+with the header's text in the error. `clean_credentials` applies the same rule to an
+``api_key=`` / ``auth_string=`` given to a client directly.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import threading
+import unicodedata
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Annotated, Any
 
 import httpx
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    AliasChoices,
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from prefect_trio_client.exceptions import SettingsError
 
-__all__ = ["ClientSettings"]
+__all__ = ["ClientSettings", "clean_credentials", "current_settings"]
 
 _HEADER_NAME_CHARS = frozenset("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyz")
+
+# Control characters, invisible format characters (zero-width space, BOM) and the Unicode
+# line and paragraph separators: none belongs in a key, all arrive by copy-paste.
+_INVISIBLE_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp"})
+
+
+def _credential_problem(value: str, *, header_bound: bool) -> str | None:
+    """What is wrong with a stripped credential, in words that never repeat it."""
+    for position, char in enumerate(value, start=1):
+        if unicodedata.category(char) in _INVISIBLE_CATEGORIES:
+            return (
+                f"contains a control or invisible character (U+{ord(char):04X}, character "
+                f"{position}); was a line break pasted with it?"
+            )
+        if header_bound and not char.isascii():
+            return (
+                f"contains a non-ASCII character (character {position}), which an HTTP "
+                "header cannot carry"
+            )
+    return None
+
+
+def _clean(value: str | None, name: str, *, header_bound: bool) -> str | None:
+    if value is None:
+        return None
+    cleaned = value.strip()
+    if not cleaned:
+        return None
+    problem = _credential_problem(cleaned, header_bound=header_bound)
+    if problem is not None:
+        raise SettingsError(f"{name}: {problem}")
+    return cleaned
+
+
+def clean_credentials(
+    *, api_key: str | None, auth_string: str | None
+) -> tuple[str | None, str | None]:
+    """An ``api_key=`` and ``auth_string=`` given to a client, made safe for a header.
+
+    The rule of ``PREFECT_API_KEY`` / ``PREFECT_API_AUTH_STRING``: surrounding whitespace
+    is stripped (a blank value means none); an inner control or invisible character is
+    refused, and so is non-ASCII in an API key (it goes into the header as is; an auth
+    string is base64-encoded first).
+
+    Returns:
+        ``(api_key, auth_string)``, cleaned.
+
+    Raises:
+        SettingsError: A credential cannot be sent; the message names the keyword
+            (``api_key`` or ``auth_string``), never the value.
+    """
+    return (
+        _clean(api_key, "api_key", header_bound=True),
+        _clean(auth_string, "auth_string", header_bound=False),
+    )
 
 
 class ClientSettings(BaseSettings):
@@ -87,6 +157,20 @@ class ClientSettings(BaseSettings):
     client_custom_headers: Annotated[dict[str, str], NoDecode] = Field(
         default_factory=dict, description="PREFECT_CLIENT_CUSTOM_HEADERS"
     )
+    # Ours, not Prefect's: the adaptive limit on requests in flight to one server.
+    client_backpressure_enabled: bool = Field(
+        default=True, description="PREFECT_CLIENT_BACKPRESSURE_ENABLED"
+    )
+    client_backpressure_initial: int = Field(
+        default=4, ge=1, le=1000, description="PREFECT_CLIENT_BACKPRESSURE_INITIAL"
+    )
+    client_backpressure_max: int = Field(
+        default=16, ge=1, le=1000, description="PREFECT_CLIENT_BACKPRESSURE_MAX"
+    )
+    # Ours: nested and concurrent client contexts share one connection per API.
+    client_share_connections: bool = Field(
+        default=True, description="PREFECT_CLIENT_SHARE_CONNECTIONS"
+    )
 
     api_request_timeout: float = Field(
         default=60.0, gt=0, allow_inf_nan=False, description="PREFECT_API_REQUEST_TIMEOUT"
@@ -117,12 +201,34 @@ class ClientSettings(BaseSettings):
     @field_validator("api_url", "cloud_api_url")
     @classmethod
     def _check_url(cls, value: str | None) -> str | None:
+        # Messages never quote the URL: it may carry a password (`_describe` shows it
+        # without one).
         if value is None:
             return None
-        url = httpx.URL(value)
+        text = value.strip()
+        try:
+            url = httpx.URL(text)
+            port = url.port
+        except (httpx.InvalidURL, ValueError, UnicodeError):
+            raise ValueError("is not a valid URL (check the host, the port and brackets)") from None
         if url.scheme not in ("http", "https") or not url.host:
             raise ValueError("must be an http:// or https:// URL with a host")
-        return value.rstrip("/")
+        if port is not None and not 1 <= port <= 65535:
+            raise ValueError(f"has port {port}; a port is a number from 1 to 65535")
+        return text.rstrip("/")
+
+    @field_validator("api_key", "api_auth_string")
+    @classmethod
+    def _check_credential(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
+        if value is None:
+            return None
+        cleaned = value.get_secret_value().strip()
+        if not cleaned:
+            return None
+        problem = _credential_problem(cleaned, header_bound=info.field_name == "api_key")
+        if problem is not None:
+            raise ValueError(problem)
+        return SecretStr(cleaned)
 
     @field_validator("home")
     @classmethod
@@ -214,3 +320,37 @@ def _without_userinfo(value: str) -> str:
     except httpx.InvalidURL:
         return "<unparsable URL>"
     return str(url.copy_with(username=None, password=None)) if url.userinfo else value
+
+
+# Settings by environment: reading them costs about a millisecond (pydantic-settings
+# parses every variable), and a program that opens client contexts everywhere reads the
+# same environment each time. Bounded, so a program that keeps changing it cannot grow it.
+_by_environment: dict[tuple[tuple[str, str], ...], ClientSettings] = {}
+_by_environment_lock = threading.Lock()
+_MAX_ENVIRONMENTS = 32
+
+
+def current_settings() -> ClientSettings:
+    """The settings of the environment as it is now, read once per distinct environment.
+
+    The same as ``ClientSettings()``, which it returns for an environment not seen before;
+    a change to any ``PREFECT_*`` variable (or ``HOME``) is seen on the next call.
+
+    Raises:
+        SettingsError: A variable has a value that cannot be used.
+    """
+    key = tuple(
+        sorted(
+            (name, value)
+            for name, value in os.environ.items()
+            if name.startswith("PREFECT_") or name == "HOME"
+        )
+    )
+    settings = _by_environment.get(key)
+    if settings is None:
+        settings = ClientSettings()
+        with _by_environment_lock:
+            if len(_by_environment) >= _MAX_ENVIRONMENTS:
+                _by_environment.clear()
+            _by_environment[key] = settings
+    return settings

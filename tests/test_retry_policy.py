@@ -89,7 +89,7 @@ def test_backoff_jitter_spreads_both_ways() -> None:
 def test_decide_counts_attempts_and_stops_at_max() -> None:
     policy = RetryPolicy(max_retries=2, jitter_factor=0)
     state = policy.start(0.0)
-    decisions = [policy.decide(state, now=0.0, wall_now=NOW, status_code=503) for _ in range(3)]
+    decisions = [policy.decide(state, now=0.0, wall_now=NOW, status_code=502) for _ in range(3)]
     assert [type(d) for d in decisions] == [Retry, Retry, Deliver]
     assert isinstance(decisions[2], Deliver)
     assert decisions[2].reason == "retries exhausted"

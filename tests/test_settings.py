@@ -5,9 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 
 from prefect_trio_client.exceptions import SettingsError
-from prefect_trio_client.settings import ClientSettings
+from prefect_trio_client.settings import ClientSettings, clean_credentials
 
 
 def test_defaults() -> None:
@@ -163,3 +164,98 @@ def test_settings_are_immutable() -> None:
     settings = ClientSettings()
     with pytest.raises(ValueError, match="frozen"):
         settings.client_max_retries = 1  # type: ignore[misc]
+
+
+# --------------------------------------------------------------------------- copy-paste accidents
+
+
+@pytest.mark.parametrize("variable", ["PREFECT_API_KEY", "PREFECT_API_AUTH_STRING"])
+def test_whitespace_around_a_credential_is_stripped(
+    monkeypatch: pytest.MonkeyPatch, variable: str
+) -> None:
+    monkeypatch.setenv(variable, "  \tpnu_pasted:secret\r\n")
+    settings = ClientSettings()
+    secret = settings.api_key if variable == "PREFECT_API_KEY" else settings.api_auth_string
+    assert secret is not None
+    assert secret.get_secret_value() == "pnu_pasted:secret"
+    monkeypatch.setenv(variable, " \n ")
+    assert ClientSettings().api_key is None
+    assert ClientSettings().api_auth_string is None
+
+
+@pytest.mark.parametrize("variable", ["PREFECT_API_KEY", "PREFECT_API_AUTH_STRING"])
+@pytest.mark.parametrize(
+    "inner", ["\n", "\r\n", "\t", "\x01", "\x1b", "\x7f", "\u200b", "\ufeff", "\u2028", "\x85"]
+)
+def test_a_control_character_inside_a_credential_is_refused_without_the_value(
+    monkeypatch: pytest.MonkeyPatch, variable: str, inner: str
+) -> None:
+    monkeypatch.setenv(variable, f"pnu_first{inner}pnu_second")
+    with pytest.raises(SettingsError) as info:
+        ClientSettings()
+    message = str(info.value)
+    assert f"{variable}: contains a control or invisible character" in message
+    assert "pnu_first" not in message
+    assert "pnu_second" not in message
+    assert info.value.__cause__ is None
+
+
+def test_a_non_ascii_api_key_is_refused_an_auth_string_is_not(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("PREFECT_API_KEY", "pnu_clé")
+    with pytest.raises(SettingsError, match="PREFECT_API_KEY: contains a non-ASCII") as info:
+        ClientSettings()
+    assert "clé" not in str(info.value)
+    monkeypatch.delenv("PREFECT_API_KEY")
+    monkeypatch.setenv("PREFECT_API_AUTH_STRING", "josé:mot-de-passé")
+    secret = ClientSettings().api_auth_string
+    assert secret is not None
+    assert secret.get_secret_value() == "josé:mot-de-passé"
+
+
+def test_credentials_given_as_keywords_follow_the_same_rule() -> None:
+    assert clean_credentials(api_key=" pnu_key\n", auth_string="\tuser:pw ") == (
+        "pnu_key",
+        "user:pw",
+    )
+    assert clean_credentials(api_key="  ", auth_string=None) == (None, None)
+    with pytest.raises(SettingsError, match=r"^api_key: contains a control") as info:
+        clean_credentials(api_key="pnu_a\npnu_b", auth_string=None)
+    assert "pnu_a" not in str(info.value)
+    with pytest.raises(SettingsError, match=r"^auth_string: contains a control") as info:
+        clean_credentials(api_key=None, auth_string="user:pass\x00word")
+    assert "pass" not in str(info.value)
+    with pytest.raises(SettingsError, match=r"^api_key: contains a non-ASCII"):
+        clean_credentials(api_key="pnu_clé", auth_string=None)
+    assert ClientSettings(api_key=" pnu_kw\n").api_key == SecretStr("pnu_kw")
+
+
+@pytest.mark.parametrize("variable", ["PREFECT_API_URL", "PREFECT_CLOUD_API_URL"])
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        ("http://[::1", "is not a valid URL"),
+        ("http://user:pa55word@[::1/api", "is not a valid URL"),
+        ("http://127.0.0.1:99999/api", "has port 99999; a port is a number from 1 to 65535"),
+        ("http://user:pa55word@127.0.0.1:0/api", "has port 0"),
+        ("http://127.0.0.1:http/api", "is not a valid URL"),
+    ],
+)
+def test_bad_urls_name_the_variable_and_never_the_password(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str, problem: str
+) -> None:
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(SettingsError) as info:
+        ClientSettings()
+    message = str(info.value)
+    assert f"{variable}: {problem}" in message
+    assert "pa55word" not in message
+    assert "user" not in message
+    assert info.value.__cause__ is None
+
+
+def test_a_pasted_url_is_stripped(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PREFECT_API_URL", " http://127.0.0.1:4200/api/ \n")
+    assert ClientSettings().api_url == "http://127.0.0.1:4200/api"
+    assert ClientSettings(api_url="https://[::1]:65535/api").api_url == "https://[::1]:65535/api"

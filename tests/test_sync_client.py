@@ -85,7 +85,7 @@ def test_connect_error_only_after_a_response() -> None:
 
 
 def test_max_retries_then_the_status_is_raised() -> None:
-    script = Script([status(503)])
+    script = Script([status(502)])
     client, _, _ = make_client(script.transport(), policy=RetryPolicy(max_retries=2))
     with client, pytest.raises(PrefectHTTPStatusError) as info:
         client.get("/health")

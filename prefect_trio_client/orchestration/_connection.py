@@ -8,19 +8,23 @@ from __future__ import annotations
 
 import base64
 import importlib.util
+import os
 import ssl
 from typing import Any, ClassVar, Generic, TypeVar
 
 import httpx
 
+from prefect_trio_client._backpressure import AdaptiveLimit
+from prefect_trio_client._tls import shared_ssl_context, use_shared_ssl_context
 from prefect_trio_client.base import (
     PrefectHttpxAsyncClient,
     PrefectHttpxSyncClient,
     ServerType,
+    backpressure_from_settings,
 )
 from prefect_trio_client.exceptions import ServerVersionError, SettingsError
 from prefect_trio_client.lifespan import ASGIApp
-from prefect_trio_client.settings import ClientSettings
+from prefect_trio_client.settings import ClientSettings, clean_credentials, current_settings
 
 __all__ = [
     "EPHEMERAL_API_URL",
@@ -43,7 +47,13 @@ HttpT = TypeVar("HttpT", PrefectHttpxAsyncClient, PrefectHttpxSyncClient)
 
 
 def auth_headers(*, api_key: str | None, auth_string: str | None) -> dict[str, str]:
-    """``Authorization``: Basic for an auth string (it wins, as in Prefect), else Bearer."""
+    """``Authorization``: Basic for an auth string (it wins, as in Prefect), else Bearer.
+
+    Raises:
+        SettingsError: A credential with a control character (a copy-paste accident)
+            that would be an illegal header; the message never repeats it.
+    """
+    api_key, auth_string = clean_credentials(api_key=api_key, auth_string=auth_string)
     if auth_string is not None:
         token = base64.b64encode(auth_string.encode()).decode()
         return {"Authorization": f"Basic {token}"}
@@ -52,17 +62,33 @@ def auth_headers(*, api_key: str | None, auth_string: str | None) -> dict[str, s
     return {}
 
 
-def _tls(settings: ClientSettings) -> ssl.SSLContext | bool:
+def _tls(settings: ClientSettings, kwargs: dict[str, Any]) -> None:
+    """Set ``verify`` in the HTTP client's keyword arguments from the settings.
+
+    A ``verify`` from `httpx_settings` wins, untouched. Otherwise verification off
+    (``PREFECT_API_TLS_INSECURE_SKIP_VERIFY``) is ``False``, and verification on is the
+    process's shared SSL context for this configuration (``PREFECT_API_SSL_CERT_FILE`` or
+    httpx's default CA source): no client parses a CA bundle of its own. A client with a
+    transport of its own (the in-process server) needs no context and gets none, but a
+    ``PREFECT_API_SSL_CERT_FILE`` is loaded in every mode (once per process), so a bad
+    file is the same clear error everywhere.
+    """
+    if "verify" in kwargs:
+        return
     if settings.api_tls_insecure_skip_verify:
-        return False
-    if settings.api_ssl_cert_file is not None:
+        kwargs["verify"] = False
+        return
+    cafile = settings.api_ssl_cert_file
+    if cafile is not None:
         try:
-            return ssl.create_default_context(cafile=str(settings.api_ssl_cert_file))
+            shared_ssl_context(
+                cafile=cafile,
+                http2=bool(kwargs.get("http2", False)),
+                trust_env=bool(kwargs.get("trust_env", True)),
+            )
         except (OSError, ssl.SSLError) as exc:
-            raise SettingsError(
-                f"PREFECT_API_SSL_CERT_FILE: cannot load {settings.api_ssl_cert_file}: {exc}"
-            ) from None
-    return True
+            raise SettingsError(f"PREFECT_API_SSL_CERT_FILE: cannot load {cafile}: {exc}") from None
+    use_shared_ssl_context(kwargs, cafile=cafile)
 
 
 def httpx_client_kwargs(
@@ -98,13 +124,14 @@ def httpx_client_kwargs(
     }
     if api is not None:
         kwargs["base_url"] = api
-        kwargs["verify"] = _tls(settings)
     if server_type is ServerType.EPHEMERAL:
         kwargs["enable_csrf_support"] = False  # our own in-process server
     extra = dict(httpx_settings or {})
     headers.update(extra.pop("headers", None) or {})
     kwargs.update(extra)
     kwargs["headers"] = headers
+    if api is not None:
+        _tls(settings, kwargs)  # after the merge: it reads http2, trust_env, cert, transport
     return kwargs
 
 
@@ -165,8 +192,10 @@ class ClientBase(Generic[HttpT]):
         settings: ClientSettings | None = None,
         check_server_version: bool = True,
     ) -> None:
-        self._settings = settings or ClientSettings()
+        self._settings: ClientSettings = settings or current_settings()
         extra = dict(httpx_settings or {})
+        own_transport = bool(_TRANSPORT_OPTIONS & extra.keys())
+        self._app: ASGIApp | None = None
         if isinstance(api, str):
             url = api
             cloud = api.startswith(self._settings.cloud_api_url)
@@ -174,6 +203,7 @@ class ClientBase(Generic[HttpT]):
         else:
             url = EPHEMERAL_API_URL
             self.server_type = ServerType.EPHEMERAL
+            self._app = api
             extra.setdefault("transport", type(self)._in_process_transport(api))
         self._check_server_version = check_server_version and self.server_type not in (
             ServerType.CLOUD,
@@ -188,18 +218,58 @@ class ClientBase(Generic[HttpT]):
             api_version=api_version,
             httpx_settings=extra,
         )
-        self._http: HttpT = type(self)._http_class(**kwargs)
+        self._kwargs = kwargs
+        self._connection_key = (
+            None
+            if own_transport or not self._settings.client_share_connections
+            else _connection_key(kwargs, self._app, self._settings)
+        )
+        self._http_client: HttpT | None = None
         self._entered = False
         self._closed = False
 
     @property
     def api_url(self) -> httpx.URL:
-        return self._http.base_url
+        return self.httpx_client.base_url
 
     @property
     def httpx_client(self) -> HttpT:
-        """The underlying HTTP client, for requests this class has no method for."""
-        return self._http
+        """The underlying HTTP client, for requests this class has no method for.
+
+        While the client is open it is the client's own HTTP client on the shared
+        connection; before, one is built from the same settings, for inspection.
+        """
+        if self._http_client is None:
+            self._http_client = type(self)._http_class(**self._kwargs)
+        return self._http_client
+
+    @property
+    def _http(self) -> HttpT:
+        return self.httpx_client
+
+    @property
+    def shares_connection(self) -> bool:
+        """Whether this client joins the shared connection of its API when it opens
+        (not with a transport, proxy or TLS option of its own in ``httpx_settings``, nor
+        with ``PREFECT_CLIENT_SHARE_CONNECTIONS=false``)."""
+        return self._connection_key is not None
+
+    def _transport_options(self) -> dict[str, Any]:
+        """The keyword arguments of a network transport for this client's settings."""
+        return {
+            name: self._kwargs[name] for name in _NETWORK_TRANSPORT_OPTIONS if name in self._kwargs
+        }
+
+    def _http_on(self, transport: Any, limit: AdaptiveLimit | None) -> HttpT:
+        """This client's own HTTP client, on a borrowed shared transport."""
+        kwargs = {k: v for k, v in self._kwargs.items() if k not in _TRANSPORT_OPTIONS}
+        self._http_client = type(self)._http_class(
+            **kwargs, transport=transport, backpressure=limit
+        )
+        return self._http_client
+
+    def _backpressure(self) -> AdaptiveLimit | None:
+        return backpressure_from_settings(self._settings, self._kwargs.get("base_url"))
 
     def _check_can_open(self) -> None:
         name = type(self).__name__
@@ -213,3 +283,60 @@ class ClientBase(Generic[HttpT]):
             name = type(self).__name__
             raise RuntimeError(f"open the client first: use the {name} as a context manager")
         return self._http.build_request(method, path, **kwargs)
+
+
+#: Keyword arguments that make a client's transport its own: such a client does not share.
+_TRANSPORT_OPTIONS = frozenset(
+    {
+        "transport",
+        "mounts",
+        "proxy",
+        "proxies",
+        "verify",
+        "cert",
+        "limits",
+        "http1",
+        "http2",
+        "trust_env",
+        "app",
+    }
+)
+#: What a network transport is built from (besides the TLS context in ``verify``).
+_NETWORK_TRANSPORT_OPTIONS = ("verify", "cert", "http1", "http2", "limits", "trust_env")
+_PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY")
+
+
+def _connection_key(
+    kwargs: dict[str, Any], app: ASGIApp | None, settings: ClientSettings
+) -> tuple[Any, ...] | None:
+    """What clients must have in common to share a connection; None if they cannot.
+
+    A proxy from the environment makes httpx build transports of its own: no sharing.
+    """
+    if kwargs.get("trust_env", True) and any(
+        os.environ.get(name) or os.environ.get(name.lower()) for name in _PROXY_VARIABLES
+    ):
+        return None
+    backpressure = (
+        settings.client_backpressure_enabled,
+        settings.client_backpressure_initial,
+        settings.client_backpressure_max,
+    )
+    if app is not None:
+        return ("in-process", id(app), backpressure)
+    limits = kwargs.get("limits")
+    return (
+        "network",
+        str(kwargs.get("base_url")),
+        kwargs.get("verify", True),
+        kwargs.get("http2", False),
+        None
+        if limits is None
+        else (
+            limits.max_connections,
+            limits.max_keepalive_connections,
+            limits.keepalive_expiry,
+        ),
+        backpressure,
+        settings.cloud_api_url,
+    )

@@ -9,7 +9,7 @@ from prefect_trio_client.exceptions import SettingsError
 from prefect_trio_client.orchestration._ephemeral import ephemeral_app, ephemeral_database
 from prefect_trio_client.orchestration.client import PrefectClient
 from prefect_trio_client.orchestration.sync import SyncPrefectClient
-from prefect_trio_client.settings import ClientSettings
+from prefect_trio_client.settings import current_settings
 
 __all__ = ["get_client"]
 
@@ -41,7 +41,7 @@ def get_client(
         httpx_settings: Extra keyword arguments for the HTTP client.
         sync_client: Return a `SyncPrefectClient` instead of a `PrefectClient`.
     """
-    settings = ClientSettings()
+    settings = current_settings()
     server_type = determine_server_type(settings)
     if server_type is ServerType.UNCONFIGURED:
         raise SettingsError(

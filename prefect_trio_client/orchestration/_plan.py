@@ -21,26 +21,57 @@ from collections.abc import Callable, Coroutine, Generator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, cast, overload
 
-from prefect_trio_client.base import PrefectResponse
+from prefect_trio_client.base import IDEMPOTENT_EXTENSION, PrefectResponse
 
 if TYPE_CHECKING:
     from typing_extensions import Self
 
-__all__ = ["AsyncRunner", "Endpoint", "Plan", "Request", "Sleep", "SyncRunner", "endpoint"]
+__all__ = [
+    "IDEMPOTENT_METHODS",
+    "AsyncRunner",
+    "Endpoint",
+    "Plan",
+    "Request",
+    "Sleep",
+    "SyncRunner",
+    "endpoint",
+]
 
 T = TypeVar("T")
 P = ParamSpec("P")
 
 
+#: Methods whose re-sending cannot change the outcome (RFC 9110 section 9.2.2).
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "PATCH", "DELETE"})
+
+
 @dataclass(frozen=True)
 class Request:
-    """One HTTP request of a plan. `json` must already be JSON-compatible."""
+    """One HTTP request of a plan. `json` must already be JSON-compatible.
+
+    `idempotent` says whether sending the request twice leaves the server as sending it
+    once did: then a request whose answer was lost after it was sent may be re-sent.
+    None means "by method": every method but POST. A POST the server dedupes (a filter,
+    a ``transition_id``, an idempotency key, an upsert by name) says ``idempotent=True``.
+    """
 
     method: str
     path: str
     json: Any = None
     params: Mapping[str, Any] | None = None
     extensions: Mapping[str, Any] = field(default_factory=dict)
+    idempotent: bool | None = None
+
+    @property
+    def safe_to_resend(self) -> bool:
+        """Whether a re-send after a lost answer is safe (see `idempotent`)."""
+        if self.idempotent is not None:
+            return self.idempotent
+        return self.method.upper() in IDEMPOTENT_METHODS
+
+    def http_extensions(self) -> dict[str, Any]:
+        """The httpx request extensions: the plan's own, and whether a re-send is safe."""
+        return {**self.extensions, IDEMPOTENT_EXTENSION: self.safe_to_resend}
 
 
 @dataclass(frozen=True)

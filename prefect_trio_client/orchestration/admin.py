@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from pydantic import StrictStr
+
 from prefect_trio_client.base import PrefectResponse
 from prefect_trio_client.orchestration._plan import Plan, Request
+from prefect_trio_client.orchestration._wire import parse_as
 
 __all__ = ["api_healthcheck", "api_version", "hello"]
 
@@ -24,9 +27,11 @@ def hello() -> Plan[PrefectResponse]:
 
 
 def api_version() -> Plan[str]:
-    """The server's API version, such as ``"0.8.4"``."""
+    """The server's Prefect version, such as ``"3.9.1"``.
+
+    Raises:
+        ResponseDecodeError: The answer is not a version string (the URL is not a
+            Prefect API: a web page, a proxy's error page, another JSON service).
+    """
     response = yield Request("GET", "/admin/version")
-    version = response.json()
-    if not isinstance(version, str):
-        raise ValueError(f"GET /admin/version returned {version!r}, not a version string")
-    return version
+    return parse_as(StrictStr, response, "a version string")

@@ -34,5 +34,5 @@ def read_artifacts(
         "task_runs": task_run_filter,
     }
     request = filter_body(filters, limit=limit, offset=offset, sort=sort)
-    response = yield Request("POST", "/artifacts/filter", json=request)
+    response = yield Request("POST", "/artifacts/filter", json=request, idempotent=True)
     return parse_list(Artifact, response)

@@ -7,7 +7,16 @@ both backends. Its methods come from `Endpoints`, shared with `SyncPrefectClient
 from __future__ import annotations
 
 from types import TracebackType
+from typing import Any
 
+import httpx
+
+from prefect_trio_client._pool import (
+    BorrowedAsyncTransport,
+    Connection,
+    async_registry,
+    check_version_once,
+)
 from prefect_trio_client.base import PrefectHttpxAsyncClient, PrefectResponse
 from prefect_trio_client.orchestration._connection import ClientBase, check_api_version
 from prefect_trio_client.orchestration._endpoints import Endpoints
@@ -32,17 +41,42 @@ class PrefectClient(ClientBase[PrefectHttpxAsyncClient], AsyncRunner, Endpoints)
     _http_class = PrefectHttpxAsyncClient
     _in_process_transport = LeasedASGITransport
 
+    _lease: Any = None
+
     async def __aenter__(self) -> PrefectClient:
         self._check_can_open()
-        await self._http.__aenter__()
         self._entered = True
         try:
-            if self._check_server_version:
-                check_api_version(await self.api_version())
+            if self._connection_key is None:
+                await self._http.__aenter__()
+                if self._check_server_version:
+                    await self._check_version()
+            else:
+                registry = async_registry()
+                self._lease = await registry.lease(
+                    self._connection_key, self._open_connection, _close_connection
+                )
+                connection: Connection[Any] = self._lease.value
+                transport = BorrowedAsyncTransport(connection.transport, connection.forget_version)
+                await self._http_on(transport, connection.limit).__aenter__()
+                if self._check_server_version:
+                    await check_version_once(connection, self._check_version)
         except BaseException:
             await self.aclose()
             raise
         return self
+
+    async def _check_version(self) -> None:
+        check_api_version(await self.api_version())
+
+    async def _open_connection(self) -> Connection[Any]:
+        transport: Any
+        if self._app is not None:
+            transport = LeasedASGITransport(self._app)
+        else:
+            transport = httpx.AsyncHTTPTransport(**self._transport_options())
+        await transport.__aenter__()
+        return Connection(transport, self._backpressure())
 
     async def __aexit__(
         self,
@@ -53,9 +87,16 @@ class PrefectClient(ClientBase[PrefectHttpxAsyncClient], AsyncRunner, Endpoints)
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Close the connection pool; sleeping retries and WAITs end at once."""
+        """Close this client (its own sleeping retries and WAITs end at once); the shared
+        connection closes after the last client that holds it."""
         self._closed = True
-        await self._http.aclose()
+        try:
+            if self._http_client is not None:
+                await self._http_client.aclose()
+        finally:
+            lease, self._lease = self._lease, None
+            if lease is not None:
+                await async_registry().release(lease)
 
     async def _send(self, request: Request) -> PrefectResponse:
         http_request = self._build(
@@ -63,9 +104,13 @@ class PrefectClient(ClientBase[PrefectHttpxAsyncClient], AsyncRunner, Endpoints)
             request.path,
             json=request.json,
             params=request.params,
-            extensions=dict(request.extensions),
+            extensions=request.http_extensions(),
         )
         return await self._http.send(http_request)
 
     async def _sleep(self, seconds: float) -> None:
         await self._http._sleep(seconds)
+
+
+async def _close_connection(connection: Connection[Any]) -> None:
+    await connection.transport.aclose()

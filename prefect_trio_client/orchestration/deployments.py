@@ -4,10 +4,18 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from prefect_trio_client.orchestration._plan import Plan, Request
-from prefect_trio_client.orchestration._wire import body, filter_body, parse, parse_list
+from prefect_trio_client.orchestration._wire import (
+    body,
+    filter_body,
+    parse,
+    parse_id,
+    parse_list,
+    url_path,
+    wire_datetime,
+)
 from prefect_trio_client.schemas.actions import (
     DeploymentCreate,
     DeploymentFlowRunCreate,
@@ -57,7 +65,10 @@ def create_deployment(
     enforce_parameter_schema: bool | None = None,
     job_variables: dict[str, Any] | None = None,
 ) -> Plan[UUID]:
-    """Create a deployment of a flow (or update the one of that name); return its id."""
+    """Create a deployment of a flow (or update the one of that name); return its id.
+
+    Safe to re-send: the server upserts by flow and name.
+    """
     given: dict[str, Any] = {
         "version": version,
         "schedules": schedules,
@@ -78,13 +89,13 @@ def create_deployment(
     create = DeploymentCreate(
         flow_id=flow_id, name=name, **{k: v for k, v in given.items() if v is not None}
     )
-    response = yield Request("POST", "/deployments/", json=body(create))
-    return UUID(response.json()["id"])
+    response = yield Request("POST", "/deployments/", json=body(create), idempotent=True)
+    return parse_id(response)
 
 
 def read_deployment(deployment_id: UUID) -> Plan[Deployment]:
     """Raises `ObjectNotFound` for an unknown id."""
-    response = yield Request("GET", f"/deployments/{deployment_id}")
+    response = yield Request("GET", url_path("deployments", deployment_id))
     return parse(Deployment, response)
 
 
@@ -100,7 +111,7 @@ def read_deployment_by_name(name: str) -> Plan[Deployment]:
         raise ValueError(
             f"deployment names are written '<flow name>/<deployment name>', got {name!r}"
         )
-    response = yield Request("GET", f"/deployments/name/{flow_name}/{deployment_name}")
+    response = yield Request("GET", url_path("deployments", "name", flow_name, deployment_name))
     return parse(Deployment, response)
 
 
@@ -126,18 +137,18 @@ def read_deployments(
         "work_pool_queues": work_queue_filter,
     }
     request = filter_body(filters, limit=limit, offset=offset, sort=sort)
-    response = yield Request("POST", "/deployments/filter", json=request)
+    response = yield Request("POST", "/deployments/filter", json=request, idempotent=True)
     return parse_list(Deployment, response)
 
 
 def update_deployment(deployment_id: UUID, deployment: DeploymentUpdate) -> Plan[None]:
     """Change the fields set on `deployment`."""
-    yield Request("PATCH", f"/deployments/{deployment_id}", json=body(deployment))
+    yield Request("PATCH", url_path("deployments", deployment_id), json=body(deployment))
 
 
 def delete_deployment(deployment_id: UUID) -> Plan[None]:
     """Raises `ObjectNotFound` for an unknown id."""
-    yield Request("DELETE", f"/deployments/{deployment_id}")
+    yield Request("DELETE", url_path("deployments", deployment_id))
 
 
 def create_flow_run_from_deployment(
@@ -156,7 +167,9 @@ def create_flow_run_from_deployment(
 ) -> Plan[FlowRun]:
     """Create a run of a deployment, SCHEDULED for now unless `state` says otherwise.
 
-    A run with the same `idempotency_key` for this deployment is returned instead.
+    A run with the same `idempotency_key` for this deployment is returned instead. With
+    none given, a random key is sent, so a re-send after a lost answer finds the run the
+    first send created instead of creating a second one.
     """
     create = DeploymentFlowRunCreate(
         parameters=parameters or {},
@@ -164,14 +177,17 @@ def create_flow_run_from_deployment(
         state=(state or State(type=StateType.SCHEDULED)).to_state_create(),
         name=name,
         tags=list(tags or []),
-        idempotency_key=idempotency_key,
+        idempotency_key=idempotency_key if idempotency_key is not None else str(uuid4()),
         parent_task_run_id=parent_task_run_id,
         work_queue_name=work_queue_name,
         job_variables=job_variables,
         labels=labels or {},
     )
     response = yield Request(
-        "POST", f"/deployments/{deployment_id}/create_flow_run", json=body(create)
+        "POST",
+        url_path("deployments", deployment_id, "create_flow_run"),
+        json=body(create),
+        idempotent=True,
     )
     return parse(FlowRun, response)
 
@@ -181,11 +197,16 @@ def get_scheduled_flow_runs_for_deployments(
     scheduled_before: datetime | None = None,
     limit: int | None = None,
 ) -> Plan[list[FlowRun]]:
-    """Scheduled runs of these deployments, due before `scheduled_before` if given."""
+    """Scheduled runs of these deployments, due before `scheduled_before` if given.
+
+    A read (it only records that the deployments were polled), so safe to re-send.
+    """
     request: dict[str, Any] = {"deployment_ids": [str(i) for i in deployment_ids]}
     if scheduled_before is not None:
-        request["scheduled_before"] = scheduled_before.isoformat()
+        request["scheduled_before"] = wire_datetime(scheduled_before, "scheduled_before")
     if limit is not None:
         request["limit"] = limit
-    response = yield Request("POST", "/deployments/get_scheduled_flow_runs", json=request)
+    response = yield Request(
+        "POST", "/deployments/get_scheduled_flow_runs", json=request, idempotent=True
+    )
     return parse_list(FlowRun, response)

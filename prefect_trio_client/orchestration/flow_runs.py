@@ -3,10 +3,19 @@
 from __future__ import annotations
 
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
+
+from pydantic import StrictInt
 
 from prefect_trio_client.orchestration._plan import Plan, Request
-from prefect_trio_client.orchestration._wire import body, filter_body, parse, parse_list
+from prefect_trio_client.orchestration._wire import (
+    body,
+    filter_body,
+    parse,
+    parse_as,
+    parse_list,
+    url_path,
+)
 from prefect_trio_client.schemas.actions import FlowRunCreate, FlowRunUpdate
 from prefect_trio_client.schemas.filters import (
     DeploymentFilter,
@@ -53,6 +62,8 @@ def create_flow_run(
     """Create a run of a flow, PENDING unless `state` says otherwise.
 
     A run with the same `idempotency_key` for this flow is returned instead of a new one.
+    With none given, a random key is sent, so a re-send after a lost answer finds the run
+    the first send created instead of creating a second one.
     """
     create = FlowRunCreate(
         flow_id=flow_id,
@@ -62,7 +73,7 @@ def create_flow_run(
         tags=list(tags or []),
         parent_task_run_id=parent_task_run_id,
         state=(state or State(type=StateType.PENDING)).to_state_create(),
-        idempotency_key=idempotency_key,
+        idempotency_key=idempotency_key if idempotency_key is not None else str(uuid4()),
         work_pool_name=work_pool_name,
         work_queue_name=work_queue_name,
         job_variables=job_variables,
@@ -70,13 +81,13 @@ def create_flow_run(
         empirical_policy=FlowRunPolicy(retries=0, retry_delay=0),
         labels=labels or {},
     )
-    response = yield Request("POST", "/flow_runs/", json=body(create))
+    response = yield Request("POST", "/flow_runs/", json=body(create), idempotent=True)
     return parse(FlowRun, response)
 
 
 def read_flow_run(flow_run_id: UUID) -> Plan[FlowRun]:
     """Raises `ObjectNotFound` for an unknown id."""
-    response = yield Request("GET", f"/flow_runs/{flow_run_id}")
+    response = yield Request("GET", url_path("flow_runs", flow_run_id))
     return parse(FlowRun, response)
 
 
@@ -102,12 +113,13 @@ def update_flow_run(
         "job_variables": job_variables,
     }
     update = FlowRunUpdate(**{k: v for k, v in given.items() if v is not None})
-    yield Request("PATCH", f"/flow_runs/{flow_run_id}", json=body(update))
+    yield Request("PATCH", url_path("flow_runs", flow_run_id), json=body(update))
 
 
 def set_flow_run_name(flow_run_id: UUID, name: str) -> Plan[None]:
     """Rename a flow run."""
-    yield Request("PATCH", f"/flow_runs/{flow_run_id}", json=body(FlowRunUpdate(name=name)))
+    update = FlowRunUpdate(name=name)
+    yield Request("PATCH", url_path("flow_runs", flow_run_id), json=body(update))
 
 
 def read_flow_runs(
@@ -132,7 +144,7 @@ def read_flow_runs(
         "work_pool_queues": work_queue_filter,
     }
     request = filter_body(filters, sort=sort, limit=limit, offset=offset)
-    response = yield Request("POST", "/flow_runs/filter", json=request)
+    response = yield Request("POST", "/flow_runs/filter", json=request, idempotent=True)
     return parse_list(FlowRun, response)
 
 
@@ -154,10 +166,8 @@ def count_flow_runs(
         "work_pools": work_pool_filter,
         "work_pool_queues": work_queue_filter,
     }
-    response = yield Request("POST", "/flow_runs/count", json=filter_body(filters))
-    count = response.json()
-    if not isinstance(count, int):
-        raise ValueError(f"POST /flow_runs/count returned {count!r}, not a count")
+    response = yield Request("POST", "/flow_runs/count", json=filter_body(filters), idempotent=True)
+    count: int = parse_as(StrictInt, response, "a count")
     return count
 
 
@@ -172,16 +182,16 @@ def resume_flow_run(
 ) -> Plan[OrchestrationResult]:
     """Resume a paused flow run (ABORT when it is not paused)."""
     response = yield Request(
-        "POST", f"/flow_runs/{flow_run_id}/resume", json={"run_input": run_input}
+        "POST", url_path("flow_runs", flow_run_id, "resume"), json={"run_input": run_input}
     )
     return parse(OrchestrationResult, response)
 
 
 def update_flow_run_labels(flow_run_id: UUID, labels: dict[str, Any]) -> Plan[None]:
     """Add or replace labels of a flow run (labels not named are kept)."""
-    yield Request("PATCH", f"/flow_runs/{flow_run_id}/labels", json=dict(labels))
+    yield Request("PATCH", url_path("flow_runs", flow_run_id, "labels"), json=dict(labels))
 
 
 def delete_flow_run(flow_run_id: UUID) -> Plan[None]:
     """Raises `ObjectNotFound` for an unknown id."""
-    yield Request("DELETE", f"/flow_runs/{flow_run_id}")
+    yield Request("DELETE", url_path("flow_runs", flow_run_id))

@@ -5,7 +5,14 @@ from __future__ import annotations
 from uuid import UUID
 
 from prefect_trio_client.orchestration._plan import Plan, Request
-from prefect_trio_client.orchestration._wire import body, filter_body, parse, parse_list
+from prefect_trio_client.orchestration._wire import (
+    body,
+    filter_body,
+    parse,
+    parse_id,
+    parse_list,
+    url_path,
+)
 from prefect_trio_client.schemas.actions import FlowCreate
 from prefect_trio_client.schemas.filters import (
     DeploymentFilter,
@@ -22,20 +29,25 @@ __all__ = ["create_flow_from_name", "delete_flow", "read_flow", "read_flow_by_na
 
 
 def create_flow_from_name(flow_name: str) -> Plan[UUID]:
-    """Create the flow, or find the existing flow of that name; return its id."""
-    response = yield Request("POST", "/flows/", json=body(FlowCreate(name=flow_name)))
-    return UUID(response.json()["id"])
+    """Create the flow, or find the existing flow of that name; return its id.
+
+    Safe to re-send: the server upserts by name.
+    """
+    response = yield Request(
+        "POST", "/flows/", json=body(FlowCreate(name=flow_name)), idempotent=True
+    )
+    return parse_id(response)
 
 
 def read_flow(flow_id: UUID) -> Plan[Flow]:
     """Raises `ObjectNotFound` for an unknown id."""
-    response = yield Request("GET", f"/flows/{flow_id}")
+    response = yield Request("GET", url_path("flows", flow_id))
     return parse(Flow, response)
 
 
 def read_flow_by_name(flow_name: str) -> Plan[Flow]:
     """Raises `ObjectNotFound` for an unknown name."""
-    response = yield Request("GET", f"/flows/name/{flow_name}")
+    response = yield Request("GET", url_path("flows", "name", flow_name))
     return parse(Flow, response)
 
 
@@ -61,10 +73,10 @@ def read_flows(
         "work_queues": work_queue_filter,
     }
     request = filter_body(filters, sort=sort, limit=limit, offset=offset)
-    response = yield Request("POST", "/flows/filter", json=request)
+    response = yield Request("POST", "/flows/filter", json=request, idempotent=True)
     return parse_list(Flow, response)
 
 
 def delete_flow(flow_id: UUID) -> Plan[None]:
     """Raises `ObjectNotFound` for an unknown id."""
-    yield Request("DELETE", f"/flows/{flow_id}")
+    yield Request("DELETE", url_path("flows", flow_id))

@@ -34,5 +34,5 @@ def read_logs(
 ) -> Plan[list[Log]]:
     """Logs matching the filter, oldest first by default."""
     request = filter_body({"logs": log_filter}, limit=limit, offset=offset, sort=sort)
-    response = yield Request("POST", "/logs/filter", json=request)
+    response = yield Request("POST", "/logs/filter", json=request, idempotent=True)
     return parse_list(Log, response)

@@ -2,6 +2,8 @@
 
 Every proposal carries a fresh ``transition_id``, so a proposal the server has already
 seen (a retried POST whose first answer was lost) is recognised and not applied twice.
+Prefect checks it for flow runs only, and not with ``force`` (its forced policy skips the
+rule), so only an unforced flow-run proposal is declared safe to re-send.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from uuid import UUID, uuid4
 
 from prefect_trio_client.exceptions import Abort, StateWaitTimeout
 from prefect_trio_client.orchestration._plan import Plan, Request, Sleep
-from prefect_trio_client.orchestration._wire import parse
+from prefect_trio_client.orchestration._wire import parse, url_path
 from prefect_trio_client.schemas.objects import State
 from prefect_trio_client.schemas.responses import (
     OrchestrationResult,
@@ -36,8 +38,9 @@ def _set_state(kind: RunKind, run_id: UUID, state: State, force: bool) -> Plan[O
         details.task_run_id = run_id
     request = Request(
         "POST",
-        f"/{kind}/{run_id}/set_state",
+        url_path(kind, run_id, "set_state"),
         json={"state": proposal.model_dump(mode="json"), "force": force},
+        idempotent=kind == "flow_runs" and not force,
     )
     response = yield request
     return parse(OrchestrationResult, response)

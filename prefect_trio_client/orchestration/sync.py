@@ -3,7 +3,16 @@
 from __future__ import annotations
 
 from types import TracebackType
+from typing import Any
 
+import httpx
+
+from prefect_trio_client._pool import (
+    BorrowedSyncTransport,
+    Connection,
+    check_version_once_sync,
+    sync_registry,
+)
 from prefect_trio_client.base import PrefectHttpxSyncClient, PrefectResponse
 from prefect_trio_client.orchestration._connection import ClientBase, check_api_version
 from prefect_trio_client.orchestration._endpoints import Endpoints
@@ -26,17 +35,41 @@ class SyncPrefectClient(ClientBase[PrefectHttpxSyncClient], SyncRunner, Endpoint
     _http_class = PrefectHttpxSyncClient
     _in_process_transport = PortalASGITransport
 
+    _lease: Any = None
+
     def __enter__(self) -> SyncPrefectClient:
         self._check_can_open()
-        self._http.__enter__()
         self._entered = True
         try:
-            if self._check_server_version:
-                check_api_version(self.api_version())
+            if self._connection_key is None:
+                self._http.__enter__()
+                if self._check_server_version:
+                    self._check_version()
+            else:
+                self._lease = sync_registry().lease(
+                    self._connection_key, self._open_connection, _close_connection
+                )
+                connection: Connection[Any] = self._lease.value
+                transport = BorrowedSyncTransport(connection.transport, connection.forget_version)
+                self._http_on(transport, connection.limit).__enter__()
+                if self._check_server_version:
+                    check_version_once_sync(connection, self._check_version)
         except BaseException:
             self.close()
             raise
         return self
+
+    def _check_version(self) -> None:
+        check_api_version(self.api_version())
+
+    def _open_connection(self) -> Connection[Any]:
+        transport: Any
+        if self._app is not None:
+            transport = PortalASGITransport(self._app)
+        else:
+            transport = httpx.HTTPTransport(**self._transport_options())
+        transport.__enter__()
+        return Connection(transport, self._backpressure())
 
     def __exit__(
         self,
@@ -47,9 +80,16 @@ class SyncPrefectClient(ClientBase[PrefectHttpxSyncClient], SyncRunner, Endpoint
         self.close()
 
     def close(self) -> None:
-        """Close the connection pool; sleeping retries and WAITs end at once."""
+        """Close this client (its own sleeping retries and WAITs end at once); the shared
+        connection closes after the last client of this thread that holds it."""
         self._closed = True
-        self._http.close()
+        try:
+            if self._http_client is not None:
+                self._http_client.close()
+        finally:
+            lease, self._lease = self._lease, None
+            if lease is not None:
+                sync_registry().release(lease)
 
     def _send(self, request: Request) -> PrefectResponse:
         http_request = self._build(
@@ -57,9 +97,13 @@ class SyncPrefectClient(ClientBase[PrefectHttpxSyncClient], SyncRunner, Endpoint
             request.path,
             json=request.json,
             params=request.params,
-            extensions=dict(request.extensions),
+            extensions=request.http_extensions(),
         )
         return self._http.send(http_request)
 
     def _sleep(self, seconds: float) -> None:
         self._http._sleep(seconds)
+
+
+def _close_connection(connection: Connection[Any]) -> None:
+    connection.transport.close()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from uuid import UUID
 
 from prefect_trio_client.orchestration._plan import Plan, Request
-from prefect_trio_client.orchestration._wire import body, filter_body, parse, parse_list
+from prefect_trio_client.orchestration._wire import body, filter_body, parse, parse_list, url_path
 from prefect_trio_client.schemas.actions import TaskRunCreate
 from prefect_trio_client.schemas.filters import (
     DeploymentFilter,
@@ -45,7 +45,8 @@ def create_task_run(
     """Create a task run, PENDING unless `state` says otherwise.
 
     ``(flow_run_id, task_key, dynamic_key)`` identifies a task run: creating it again
-    returns the existing one.
+    returns the existing one. So with a `flow_run_id` the request is safe to re-send
+    after a lost answer; without one the server's lookup is not atomic, so it is not.
     """
     create = TaskRunCreate(
         id=id,
@@ -58,13 +59,15 @@ def create_task_run(
         tags=list(tags or []),
         empirical_policy=TaskRunPolicy(),
     )
-    response = yield Request("POST", "/task_runs/", json=body(create))
+    response = yield Request(
+        "POST", "/task_runs/", json=body(create), idempotent=flow_run_id is not None
+    )
     return parse(TaskRun, response)
 
 
 def read_task_run(task_run_id: UUID) -> Plan[TaskRun]:
     """Raises `ObjectNotFound` for an unknown id."""
-    response = yield Request("GET", f"/task_runs/{task_run_id}")
+    response = yield Request("GET", url_path("task_runs", task_run_id))
     return parse(TaskRun, response)
 
 
@@ -86,7 +89,7 @@ def read_task_runs(
         "deployments": deployment_filter,
     }
     request = filter_body(filters, sort=sort, limit=limit, offset=offset)
-    response = yield Request("POST", "/task_runs/filter", json=request)
+    response = yield Request("POST", "/task_runs/filter", json=request, idempotent=True)
     return parse_list(TaskRun, response)
 
 
@@ -98,4 +101,4 @@ def read_task_run_states(task_run_id: UUID) -> Plan[list[State]]:
 
 def delete_task_run(task_run_id: UUID) -> Plan[None]:
     """Raises `ObjectNotFound` for an unknown id."""
-    yield Request("DELETE", f"/task_runs/{task_run_id}")
+    yield Request("DELETE", url_path("task_runs", task_run_id))

@@ -6,7 +6,7 @@ from typing import Any
 
 from prefect_trio_client.exceptions import ObjectNotFound
 from prefect_trio_client.orchestration._plan import Plan, Request
-from prefect_trio_client.orchestration._wire import body, filter_body, parse, parse_list
+from prefect_trio_client.orchestration._wire import body, filter_body, parse, parse_list, url_path
 from prefect_trio_client.schemas.actions import VariableCreate, VariableUpdate
 from prefect_trio_client.schemas.filters import VariableFilter
 from prefect_trio_client.schemas.objects import Variable
@@ -30,7 +30,7 @@ def create_variable(variable: VariableCreate) -> Plan[Variable]:
 def read_variable_by_name(name: str) -> Plan[Variable | None]:
     """The variable, or None when there is none of that name (as in Prefect)."""
     try:
-        response = yield Request("GET", f"/variables/name/{name}")
+        response = yield Request("GET", url_path("variables", "name", name))
     except ObjectNotFound:
         return None
     return parse(Variable, response)
@@ -49,7 +49,7 @@ def read_variables(
         request = filter_body(
             {"variables": variable_filter}, limit=limit, offset=offset or 0, sort=sort
         )
-    response = yield Request("POST", "/variables/filter", json=request)
+    response = yield Request("POST", "/variables/filter", json=request, idempotent=True)
     return parse_list(Variable, response)
 
 
@@ -57,9 +57,9 @@ def update_variable(variable: VariableUpdate) -> Plan[None]:
     """Change the variable named by ``variable.name``."""
     if variable.name is None:
         raise ValueError("update_variable needs VariableUpdate.name to know which variable")
-    yield Request("PATCH", f"/variables/name/{variable.name}", json=body(variable))
+    yield Request("PATCH", url_path("variables", "name", variable.name), json=body(variable))
 
 
 def delete_variable_by_name(name: str) -> Plan[None]:
     """Raises `ObjectNotFound` when there is no variable of that name."""
-    yield Request("DELETE", f"/variables/name/{name}")
+    yield Request("DELETE", url_path("variables", "name", name))

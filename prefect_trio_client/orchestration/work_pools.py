@@ -8,7 +8,15 @@ from uuid import UUID
 
 from prefect_trio_client.exceptions import ObjectAlreadyExists
 from prefect_trio_client.orchestration._plan import Plan, Request
-from prefect_trio_client.orchestration._wire import body, filter_body, parse, parse_list
+from prefect_trio_client.orchestration._wire import (
+    body,
+    filter_body,
+    parse,
+    parse_as,
+    parse_list,
+    url_path,
+    wire_datetime,
+)
 from prefect_trio_client.schemas.actions import (
     WorkPoolCreate,
     WorkPoolUpdate,
@@ -49,20 +57,20 @@ def create_work_pool(work_pool: WorkPoolCreate, overwrite: bool = False) -> Plan
             concurrency_limit=work_pool.concurrency_limit,
             storage_configuration=work_pool.storage_configuration,
         )
-        yield Request("PATCH", f"/work_pools/{work_pool.name}", json=body(update))
-        response = yield Request("GET", f"/work_pools/{work_pool.name}")
+        yield Request("PATCH", url_path("work_pools", work_pool.name), json=body(update))
+        response = yield Request("GET", url_path("work_pools", work_pool.name))
     return parse(WorkPool, response)
 
 
 def read_work_pool(work_pool_name: str) -> Plan[WorkPool]:
     """Raises `ObjectNotFound` for an unknown name."""
-    response = yield Request("GET", f"/work_pools/{work_pool_name}")
+    response = yield Request("GET", url_path("work_pools", work_pool_name))
     return parse(WorkPool, response)
 
 
 def update_work_pool(work_pool_name: str, work_pool: WorkPoolUpdate) -> Plan[None]:
     """Change the fields set on `work_pool`."""
-    yield Request("PATCH", f"/work_pools/{work_pool_name}", json=body(work_pool))
+    yield Request("PATCH", url_path("work_pools", work_pool_name), json=body(work_pool))
 
 
 def read_work_pools(
@@ -72,13 +80,13 @@ def read_work_pools(
 ) -> Plan[list[WorkPool]]:
     """Work pools matching the filter, paged."""
     request = filter_body({"work_pools": work_pool_filter}, limit=limit, offset=offset)
-    response = yield Request("POST", "/work_pools/filter", json=request)
+    response = yield Request("POST", "/work_pools/filter", json=request, idempotent=True)
     return parse_list(WorkPool, response)
 
 
 def delete_work_pool(work_pool_name: str) -> Plan[None]:
     """Raises `ObjectNotFound` for an unknown name."""
-    yield Request("DELETE", f"/work_pools/{work_pool_name}")
+    yield Request("DELETE", url_path("work_pools", work_pool_name))
 
 
 def send_worker_heartbeat(
@@ -88,7 +96,10 @@ def send_worker_heartbeat(
     get_worker_id: bool = False,
     worker_metadata: dict[str, Any] | None = None,
 ) -> Plan[UUID | None]:
-    """Tell the pool this worker is alive; with `get_worker_id`, return its id."""
+    """Tell the pool this worker is alive; with `get_worker_id`, return its id.
+
+    Safe to re-send: the server upserts the worker by pool and name.
+    """
     request: dict[str, Any] = {
         "name": worker_name,
         "heartbeat_interval_seconds": heartbeat_interval_seconds,
@@ -98,10 +109,14 @@ def send_worker_heartbeat(
     if get_worker_id:
         request["return_id"] = True
     response = yield Request(
-        "POST", f"/work_pools/{work_pool_name}/workers/heartbeat", json=request
+        "POST",
+        url_path("work_pools", work_pool_name, "workers", "heartbeat"),
+        json=request,
+        idempotent=True,
     )
     if get_worker_id and response.status_code == 200:
-        return UUID(str(response.json()))
+        worker_id: UUID = parse_as(UUID, response, "a worker id")
+        return worker_id
     return None
 
 
@@ -110,14 +125,20 @@ def get_scheduled_flow_runs_for_work_pool(
     work_queue_names: list[str] | None = None,
     scheduled_before: datetime | None = None,
 ) -> Plan[list[WorkerFlowRunResponse]]:
-    """Runs due in the pool (optionally only these queues, due before a time)."""
+    """Runs due in the pool (optionally only these queues, due before a time).
+
+    A read (it only records that the queues were polled), so safe to re-send.
+    """
     request: dict[str, Any] = {}
     if work_queue_names is not None:
         request["work_queue_names"] = list(work_queue_names)
     if scheduled_before is not None:
-        request["scheduled_before"] = scheduled_before.isoformat()
+        request["scheduled_before"] = wire_datetime(scheduled_before, "scheduled_before")
     response = yield Request(
-        "POST", f"/work_pools/{work_pool_name}/get_scheduled_flow_runs", json=request
+        "POST",
+        url_path("work_pools", work_pool_name, "get_scheduled_flow_runs"),
+        json=request,
+        idempotent=True,
     )
     return parse_list(WorkerFlowRunResponse, response)
 
@@ -138,7 +159,7 @@ def create_work_queue(
         "priority": priority,
     }
     create = WorkQueueCreate(name=name, **{k: v for k, v in given.items() if v is not None})
-    path = f"/work_pools/{work_pool_name}/queues" if work_pool_name else "/work_queues/"
+    path = url_path("work_pools", work_pool_name, "queues") if work_pool_name else "/work_queues/"
     response = yield Request("POST", path, json=body(create))
     return parse(WorkQueue, response)
 
@@ -146,9 +167,9 @@ def create_work_queue(
 def read_work_queue_by_name(name: str, work_pool_name: str | None = None) -> Plan[WorkQueue]:
     """Raises `ObjectNotFound` for an unknown queue (or pool)."""
     path = (
-        f"/work_pools/{work_pool_name}/queues/{name}"
+        url_path("work_pools", work_pool_name, "queues", name)
         if work_pool_name
-        else f"/work_queues/name/{name}"
+        else url_path("work_queues", "name", name)
     )
     response = yield Request("GET", path)
     return parse(WorkQueue, response)
@@ -163,7 +184,9 @@ def read_work_queues(
     """Queues of a pool (or of every pool), filtered and paged."""
     request = filter_body({"work_queues": work_queue_filter}, limit=limit, offset=offset)
     path = (
-        f"/work_pools/{work_pool_name}/queues/filter" if work_pool_name else "/work_queues/filter"
+        url_path("work_pools", work_pool_name, "queues", "filter")
+        if work_pool_name
+        else "/work_queues/filter"
     )
-    response = yield Request("POST", path, json=request)
+    response = yield Request("POST", path, json=request, idempotent=True)
     return parse_list(WorkQueue, response)

@@ -61,6 +61,8 @@ __all__ = [
     "GlobalConcurrencyLimitUpdate",
     "LogCreate",
     "Name",
+    "NameOrEmpty",
+    "NonEmptyishName",
     "StateCreate",
     "TaskRunCreate",
     "TaskRunUpdate",
@@ -93,10 +95,26 @@ def _artifact_key(value: str) -> str:
     return value
 
 
-def _plain_name(value: str) -> str:
+def _plain_name_or_empty(value: str) -> str:
     banned = sorted(_BANNED_NAME_CHARACTERS.intersection(value))
     if banned:
         raise ValueError(f"Name {value!r} contains an invalid character: {' '.join(banned)}")
+    if "\n" in value:
+        # Prefect's server mounts its API (Starlette's Mount matches ``.*``, which stops at
+        # a line feed), so such a name could be created but never read back by name.
+        raise ValueError(f"Name {value!r} contains a line break")
+    return value
+
+
+def _plain_name(value: str) -> str:
+    if not value:
+        raise ValueError("a name cannot be empty")
+    return _plain_name_or_empty(value)
+
+
+def _non_emptyish(value: str) -> str:
+    if not value.strip("' \""):
+        raise ValueError("name cannot be an empty string")
     return value
 
 
@@ -107,7 +125,16 @@ ArtifactKey = Annotated[str, AfterValidator(_artifact_key)]
 """An artifact key: lowercase letters, digits and ``-``."""
 
 Name = Annotated[str, AfterValidator(_plain_name)]
-"""An object name without ``/ % & > <`` (they break URLs), as Prefect's ``Name``."""
+"""An object name without ``/ % & > <``, as Prefect's ``Name``, nor a line break: a name
+travels in URL paths (``/flows/name/{name}``), where ``/`` cannot be one segment on
+Prefect's router, ``%`` is decoded once too often by some proxies, and a line feed
+fails the server's mount, so such a name could never be read back."""
+
+NameOrEmpty = Annotated[str, AfterValidator(_plain_name_or_empty)]
+"""A `Name` that may be empty (Prefect's rule for deployment names)."""
+
+NonEmptyishName = Annotated[str, AfterValidator(_non_emptyish), AfterValidator(_plain_name)]
+"""A `Name` that is not only quotes and spaces (Prefect's rule for work pool names)."""
 
 
 # --------------------------------------------------------------------------- states
@@ -153,7 +180,7 @@ class StateCreate(ActionBaseModel):
 class FlowCreate(ActionBaseModel):
     """Body of ``POST /flows/`` (an existing flow of that name is returned as is)."""
 
-    name: str
+    name: Name
     tags: list[str] = Field(default_factory=list)
     labels: KeyValueLabels = Field(default_factory=dict)
 
@@ -251,7 +278,7 @@ class DeploymentScheduleUpdate(ActionBaseModel):
 class DeploymentCreate(ActionBaseModel):
     """Body of ``POST /deployments/`` (an existing flow/name pair is updated in place)."""
 
-    name: str
+    name: NameOrEmpty
     flow_id: UUID
     paused: bool = False
     schedules: list[DeploymentScheduleCreate] = Field(default_factory=list)
@@ -351,7 +378,7 @@ class VariableUpdate(ActionBaseModel):
 class WorkPoolCreate(ActionBaseModel):
     """Body of ``POST /work_pools/``."""
 
-    name: str
+    name: NonEmptyishName
     description: str | None = None
     type: str = "prefect-agent"
     base_job_template: dict[str, Any] = Field(default_factory=dict)
@@ -375,7 +402,7 @@ class WorkPoolUpdate(ActionBaseModel):
 class WorkQueueCreate(ActionBaseModel):
     """Body of ``POST /work_pools/{pool}/queues`` and of ``POST /work_queues/``."""
 
-    name: str
+    name: Name
     description: str | None = None
     is_paused: bool = False
     concurrency_limit: NonNegativeInt | None = None
@@ -385,9 +412,10 @@ class WorkQueueCreate(ActionBaseModel):
 
 
 class WorkQueueUpdate(ActionBaseModel):
-    """Body of ``PATCH /work_queues/{id}`` and of the pool-scoped variant."""
+    """Body of ``PATCH /work_queues/{id}`` and of the pool-scoped variant (a new name
+    follows the rule of `WorkQueueCreate`, so the queue stays readable by name)."""
 
-    name: str | None = None
+    name: Name | None = None
     description: str | None = None
     is_paused: bool = False
     concurrency_limit: NonNegativeInt | None = None

@@ -12,15 +12,28 @@ Field names, optionality and JSON shapes follow what a Prefect 3.9 server sends
 - :class:`ActionBaseModel` (every ``*Create``/``*Update`` model and every filter) dumps the
   same way and forbids unknown fields, so a typo fails loudly instead of being dropped.
 
-Datetimes are timezone-aware UTC: naive input is taken as UTC, other offsets are converted,
-and JSON output looks like Prefect's own (``2026-11-22T01:41:03.831014Z``). Durations are
-``timedelta`` in Python and seconds (a float) on the wire. Enums are written as Prefect's
-upper-case names.
+Datetimes are timezone-aware UTC: other offsets are converted, and JSON output looks like
+Prefect's own (``2026-11-22T01:41:03.831014Z``). A naive ``datetime`` object is refused:
+Prefect reads one as UTC, so ``datetime.now() + delta`` would shift by the local UTC
+offset without a word. Text without an offset (from the wire) is UTC, the server's rule.
+Durations are ``timedelta`` in Python and seconds (a float) on the wire. Enums are written
+as Prefect's upper-case names.
+
+Values a newer server may add to (state types, statuses, strategies) are read leniently:
+an unknown value becomes a member-like value of the enum (its ``value`` and ``name`` are
+the text, it is an instance of the enum, it compares equal to the text), so one new value
+never makes a whole read fail, while known values stay the members themselves. Write models
+and filters keep the strict enums, so a typo still fails before a request.
+
+Write models refuse NaN and infinity anywhere in their values (``parameters`` included):
+JSON has no such numbers, and they would reach the server as ``null``.
 """
 
 import enum
+import math
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar, cast
 from uuid import UUID, uuid4
 from zoneinfo import ZoneInfo
 
@@ -36,6 +49,9 @@ from pydantic import (
     SerializationInfo,
     SerializerFunctionWrapHandler,
     Tag,
+    ValidationError,
+    ValidatorFunctionWrapHandler,
+    WrapValidator,
     model_serializer,
     model_validator,
 )
@@ -100,8 +116,19 @@ __all__ = [
 # --------------------------------------------------------------------------- wire types
 
 
+def _refuse_naive(value: Any) -> Any:
+    """A naive ``datetime`` object is an error (see the module docstring); text is not."""
+    if isinstance(value, datetime) and (value.tzinfo is None or value.utcoffset() is None):
+        raise ValueError(
+            "a naive datetime has no timezone; pass an aware one, such as "
+            "datetime.now(timezone.utc) or datetime.now().astimezone() (Prefect would read "
+            "a naive value as UTC, shifting it by the local UTC offset)"
+        )
+    return value
+
+
 def _as_utc(value: datetime) -> datetime:
-    """Naive means UTC (as Prefect assumes); any other offset is converted to UTC."""
+    """Naive text from the wire means UTC (the server's rule); offsets become UTC."""
     if value.tzinfo is None or value.utcoffset() is None:
         return value.replace(tzinfo=timezone.utc)
     try:
@@ -126,6 +153,7 @@ def _now() -> datetime:
 
 DateTime = Annotated[
     datetime,
+    BeforeValidator(_refuse_naive),
     AfterValidator(_as_utc),
     PlainSerializer(_iso_utc, return_type=str, when_used="json"),
 ]
@@ -186,10 +214,51 @@ class SparseBaseModel(PrefectBaseModel):
         return data
 
 
+def _unsendable(value: Any, where: str) -> str | None:
+    """Why `value` (or a value inside it) cannot be sent, naming where, else None.
+
+    NaN and infinity are not JSON numbers; an enum value only a newer server knows (read
+    leniently, see the module docstring) is not one this client may propose.
+    """
+    if isinstance(value, float):
+        if math.isfinite(value):
+            return None
+        return (
+            f"{where}: NaN and infinity are not JSON numbers (the server would store null); "
+            "send None or a string instead"
+        )
+    if isinstance(value, enum.Enum):
+        if value._name_ in type(value).__members__:
+            return None
+        return f"{where}: {value.value!r} is not a {type(value).__name__} this client knows"
+    children: Any = ()
+    if isinstance(value, BaseModel):
+        fields = type(value).model_fields
+        children = ((f"{where}.{name}", getattr(value, name, None)) for name in fields)
+    elif isinstance(value, Mapping):
+        children = ((f"{where}[{key!r}]", item) for key, item in value.items())
+    elif isinstance(value, list | tuple | set | frozenset):
+        children = ((f"{where}[{index}]", item) for index, item in enumerate(value))
+    return next((problem for at, item in children if (problem := _unsendable(item, at))), None)
+
+
 class ActionBaseModel(SparseBaseModel):
-    """Write models and filters: unknown fields are an error, so typos fail loudly."""
+    """Write models and filters: unknown fields are an error, so typos fail loudly.
+
+    Every value, however deep, must be sendable: NaN and infinity are refused (JSON has no
+    such numbers; the request would carry ``null`` instead), and so is an enum value only
+    a newer server knows (read leniently; proposing it back is not this client's call).
+    """
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    @model_validator(mode="after")
+    def _only_sendable_values(self) -> "ActionBaseModel":
+        for name in type(self).model_fields:
+            problem = _unsendable(getattr(self, name, None), name)
+            if problem is not None:
+                raise ValueError(problem)
+        return self
 
 
 class ObjectBaseModel(PrefectBaseModel):
@@ -215,6 +284,35 @@ class StateType(str, enum.Enum):
     CRASHED = "CRASHED"
     PAUSED = "PAUSED"
     CANCELLING = "CANCELLING"
+
+
+E = TypeVar("E", bound=enum.Enum)
+
+
+def _unknown_member(enum_class: type[E], value: str) -> E:
+    """A member-like value of `enum_class` for a value it does not list.
+
+    It is an instance of the enum (so typed code and ``isinstance`` work), its ``value`` and
+    ``name`` are the text, and it compares equal to the text; it is not added to the enum,
+    so ``StateType("NEW")`` still raises and write models stay strict.
+    """
+    pseudo = cast(E, str.__new__(cast(Any, enum_class), value))  # our enums are str enums
+    pseudo._name_ = value
+    pseudo._value_ = value
+    return pseudo
+
+
+def _lenient(enum_class: type[E]) -> Callable[[Any, ValidatorFunctionWrapHandler], E]:
+    def validate(value: Any, handler: ValidatorFunctionWrapHandler) -> E:
+        try:
+            member: E = handler(value)
+        except ValidationError:
+            if isinstance(value, str) and value:
+                return _unknown_member(enum_class, value)
+            raise
+        return member
+
+    return validate
 
 
 TERMINAL_STATES = frozenset(
@@ -260,11 +358,24 @@ class ConcurrencyLimitStrategy(str, enum.Enum):
     CANCEL_NEW = "CANCEL_NEW"
 
 
+# Read-model fields: a value a newer server added is kept (see the module docstring).
+_OpenStateType = Annotated[StateType, WrapValidator(_lenient(StateType))]
+_OpenWorkPoolStatus = Annotated[WorkPoolStatus, WrapValidator(_lenient(WorkPoolStatus))]
+_OpenWorkerStatus = Annotated[WorkerStatus, WrapValidator(_lenient(WorkerStatus))]
+_OpenDeploymentStatus = Annotated[DeploymentStatus, WrapValidator(_lenient(DeploymentStatus))]
+_OpenWorkQueueStatus = Annotated[WorkQueueStatus, WrapValidator(_lenient(WorkQueueStatus))]
+_OpenConcurrencyLimitStrategy = Annotated[
+    ConcurrencyLimitStrategy, WrapValidator(_lenient(ConcurrencyLimitStrategy))
+]
+
+
 # --------------------------------------------------------------------------- states
 
 
-def _default_state_name(state_type: StateType) -> str:
-    return " ".join(part.capitalize() for part in state_type.value.split("_"))
+def _default_state_name(state_type: str) -> str:
+    """``"AWAITING_RETRY"`` -> ``"Awaiting Retry"`` (a member or the text of a new type)."""
+    text: str = getattr(state_type, "value", state_type)
+    return " ".join(part.capitalize() for part in text.split("_"))
 
 
 def _fill_state_name(data: Any) -> Any:
@@ -273,9 +384,8 @@ def _fill_state_name(data: Any) -> Any:
     It runs before field validation so the name counts as given and is sent.
     """
     if isinstance(data, dict) and data.get("name") is None and "type" in data:
-        try:
-            state_type = StateType(data["type"])
-        except ValueError:
+        state_type = data["type"]
+        if not isinstance(state_type, str) or not state_type:
             return data  # let field validation report the bad type
         return {**data, "name": _default_state_name(state_type)}
     return data
@@ -308,7 +418,7 @@ class State(PrefectBaseModel):
     """The state of a flow or task run, as the server records it."""
 
     id: UUID = Field(default_factory=uuid4)
-    type: StateType
+    type: _OpenStateType
     name: str | None = None
     timestamp: DateTime = Field(default_factory=_now)
     message: str | None = None
@@ -418,7 +528,7 @@ class FlowRun(ObjectBaseModel):
     tags: list[str] = Field(default_factory=list)
     labels: KeyValueLabels = Field(default_factory=dict)
     parent_task_run_id: UUID | None = None
-    state_type: StateType | None = None
+    state_type: _OpenStateType | None = None
     state_name: str | None = None
     run_count: int = 0
     expected_start_time: DateTime | None = None
@@ -508,7 +618,7 @@ class TaskRun(ObjectBaseModel):
     labels: KeyValueLabels = Field(default_factory=dict)
     state_id: UUID | None = None
     task_inputs: dict[str, list[AnyTaskRunInput]] = Field(default_factory=dict)
-    state_type: StateType | None = None
+    state_type: _OpenStateType | None = None
     state_name: str | None = None
     run_count: int = 0
     flow_run_run_count: int = 0
@@ -609,7 +719,7 @@ class DeploymentSchedule(ObjectBaseModel):
 class ConcurrencyOptions(PrefectBaseModel):
     """How a deployment's concurrency limit treats extra runs."""
 
-    collision_strategy: ConcurrencyLimitStrategy
+    collision_strategy: _OpenConcurrencyLimitStrategy
     grace_period_seconds: int | None = None
 
 
@@ -651,7 +761,7 @@ class Deployment(ObjectBaseModel):
     created_by: CreatedBy | None = None
     updated_by: UpdatedBy | None = None
     work_pool_name: str | None = None
-    status: DeploymentStatus | None = DeploymentStatus.NOT_READY
+    status: _OpenDeploymentStatus | None = DeploymentStatus.NOT_READY
     enforce_parameter_schema: bool = True
 
 
@@ -696,7 +806,7 @@ class WorkQueue(ObjectBaseModel):
     filter: QueueFilter | None = None
     last_polled: DateTime | None = None
     work_pool_name: str | None = None
-    status: WorkQueueStatus | None = None
+    status: _OpenWorkQueueStatus | None = None
     active_slots: int | None = None
 
 
@@ -717,7 +827,7 @@ class WorkPool(ObjectBaseModel):
     base_job_template: dict[str, Any] = Field(default_factory=dict)
     is_paused: bool = False
     concurrency_limit: int | None = None
-    status: WorkPoolStatus | None = None
+    status: _OpenWorkPoolStatus | None = None
     default_queue_id: UUID | None = None
     storage_configuration: WorkPoolStorageConfiguration = Field(
         default_factory=WorkPoolStorageConfiguration
@@ -740,7 +850,7 @@ class Worker(ObjectBaseModel):
     work_pool_id: UUID
     last_heartbeat_time: DateTime | None = None
     heartbeat_interval_seconds: int | None = None
-    status: WorkerStatus = WorkerStatus.OFFLINE
+    status: _OpenWorkerStatus = WorkerStatus.OFFLINE
 
 
 class WorkerFlowRunResponse(PrefectBaseModel):

@@ -9,7 +9,7 @@ under the names Prefect's ``prefect.client.schemas.responses`` uses.
 import enum
 from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import Field, WrapValidator
 
 from prefect_trio_client.schemas.objects import (
     ConcurrencyLimitWithLeaseResponse,
@@ -19,6 +19,7 @@ from prefect_trio_client.schemas.objects import (
     PrefectBaseModel,
     State,
     WorkerFlowRunResponse,
+    _lenient,
 )
 
 __all__ = [
@@ -50,6 +51,10 @@ class SetStateStatus(str, enum.Enum):
     REJECT = "REJECT"
     ABORT = "ABORT"
     WAIT = "WAIT"
+
+
+# A status a newer server added is kept, not an error (see ``objects``' docstring).
+_OpenSetStateStatus = Annotated[SetStateStatus, WrapValidator(_lenient(SetStateStatus))]
 
 
 class StateAcceptDetails(PrefectBaseModel):
@@ -95,5 +100,5 @@ class OrchestrationResult(PrefectBaseModel):
     """
 
     state: State | None = None
-    status: SetStateStatus
+    status: _OpenSetStateStatus
     details: StateResponseDetails

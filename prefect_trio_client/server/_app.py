@@ -13,7 +13,7 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Mount
+from starlette.routing import BaseRoute, Mount, Router
 
 from prefect_trio_client.server._csrf import CsrfMiddleware
 from prefect_trio_client.server._db import Database
@@ -83,14 +83,18 @@ def create_app(
         finally:
             await api.database.close()
 
+    # No slash redirects (Starlette's default): the router matches the decoded path, so
+    # ``/flows/name/a%2F`` would be redirected to ``/flows/name/a``, another object's URL.
+    # An unknown path answers 404; API clients do not follow redirects anyway.
     routes: list[BaseRoute] = api_routes()
     if api_prefix:
-        routes = [Mount(api_prefix, routes=routes)]
+        routes = [Mount(api_prefix, app=Router(routes, redirect_slashes=False))]
     app = Starlette(
         routes=routes,
         middleware=[Middleware(CsrfMiddleware, api=api)],
         exception_handlers={HTTPException: _http_error},
         lifespan=lifespan,
     )
+    app.router.redirect_slashes = False
     app.state.prefect_api = api
     return app

@@ -7,6 +7,7 @@ through `Blocking`, which calls its methods directly (they block, which is the p
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -15,6 +16,7 @@ from uuid import UUID, uuid4
 import anyio
 import httpx
 import pytest
+from pydantic import ValidationError
 
 from prefect_trio_client import states
 from prefect_trio_client.exceptions import Abort, ObjectAlreadyExists, ObjectNotFound
@@ -326,3 +328,180 @@ async def test_twenty_concurrent_writes(anyio_backend: str, api_url: str, unique
         assert await client.count_flow_runs(flow_run_filter=tagged) == 20
         if INTEROP_CSRF:
             assert client.httpx_client._csrf.fetches == 1
+
+
+# --------------------------------------------------------------------------- hostile names
+
+HOSTILE_NAMES = ["db#replica", "a?b=c", "x/y", "..", "%2F", "50%", " spaced ", "naïve", "日本"]
+"""Names that address another object, another endpoint or nothing at all when a path is
+built without percent-encoding (issue 9)."""
+
+_BANNED = frozenset("/%&<>")
+
+
+def hostile_names(unique: str) -> list[tuple[str, str | None]]:
+    """`HOSTILE_NAMES` made unique for a long-lived server (the hostile part kept in
+    place, ``..`` kept exact), each with the decoy a misrouted request would reach
+    (``db#replica`` -> ``db``), or None. With `unique` empty, the names are exact."""
+    p, s = (f"{unique}-", f"-{unique}") if unique else ("", "")
+    return [
+        (f"{p}db#replica", f"{p}db"),
+        (f"{p}a?b=c", f"{p}a"),
+        (f"{p}x/y", None),
+        ("..", None),
+        (f"%2F{s}", None),
+        (f"50%{s}", None),
+        (f" spaced{s} ", None),
+        (f"naïve{s}", None),
+        (f"日本{s}", None),
+    ]
+
+
+async def _gone(call: Awaitable[Any]) -> None:
+    """The call answers 404: the name addresses nothing (and nothing else)."""
+    with pytest.raises(ObjectNotFound):
+        await call
+
+
+async def _remove_leftovers(client: Any, name: str) -> None:
+    """Exact names (``..``) may remain on a long-lived server from a failed run."""
+    for delete in (client.delete_work_pool, client.delete_global_concurrency_limit_by_name):
+        with contextlib.suppress(ObjectNotFound):
+            await delete(name)
+
+
+async def hostile_name_round_trips(client: Any, unique: str) -> None:
+    """Every by-name method reads, changes and deletes exactly the object of that name.
+
+    A name Prefect refuses (``/ % & < >``; variables: ``[a-z0-9_-]`` only) fails before
+    any request, and reading or deleting it answers 404, never another object.
+    """
+    names = hostile_names(unique)
+    decoys = sorted({decoy for _, decoy in names if decoy is not None})
+    base = f"{unique}-hostile" if unique else "hostile"
+    home_flow = await client.create_flow_from_name(f"{base}-flow")
+    created_flows = [home_flow]
+    for decoy in decoys:
+        created_flows.append(await client.create_flow_from_name(decoy))
+        await client.create_deployment(home_flow, decoy)
+        await _remove_leftovers(client, decoy)
+        await client.create_work_pool(WorkPoolCreate(name=decoy, type="process"))
+        await client.create_global_concurrency_limit(
+            GlobalConcurrencyLimitCreate(name=decoy, limit=1)
+        )
+        await client.create_variable(VariableCreate(name=decoy, value="decoy"))
+    pool_of_queues = f"{base}-pool"
+    await _remove_leftovers(client, pool_of_queues)
+    await client.create_work_pool(WorkPoolCreate(name=pool_of_queues, type="process"))
+    for decoy in decoys:
+        await client.create_work_queue(decoy, work_pool_name=pool_of_queues)
+
+    for name, _ in names:
+        await _remove_leftovers(client, name)
+        # variables: no hostile name is a valid variable name
+        with pytest.raises(ValidationError):
+            VariableCreate(name=name, value=1)
+        with pytest.raises(ValidationError):
+            VariableUpdate(name=name, value=1)
+        assert await client.read_variable_by_name(name) is None
+        await _gone(client.delete_variable_by_name(name))
+
+        if _BANNED.intersection(name):
+            with pytest.raises(ValidationError):
+                await client.create_flow_from_name(name)
+            with pytest.raises(ValidationError):
+                await client.create_deployment(home_flow, name)
+            with pytest.raises(ValidationError):
+                WorkPoolCreate(name=name, type="process")
+            with pytest.raises(ValidationError):
+                GlobalConcurrencyLimitCreate(name=name, limit=1)
+            with pytest.raises(ValidationError):
+                await client.create_work_queue(name, work_pool_name=pool_of_queues)
+            await _gone(client.read_flow_by_name(name))
+            if "/" in name:
+                with pytest.raises(ValueError, match="deployment names are written"):
+                    await client.read_deployment_by_name(f"{base}-flow/{name}")
+            else:
+                await _gone(client.read_deployment_by_name(f"{base}-flow/{name}"))
+            await _gone(client.read_work_pool(name))
+            await _gone(client.update_work_pool(name, WorkPoolUpdate(description="no")))
+            await _gone(client.send_worker_heartbeat(name, "worker"))
+            await _gone(client.get_scheduled_flow_runs_for_work_pool(name))
+            await _gone(client.delete_work_pool(name))
+            await _gone(client.read_work_queue_by_name(name, work_pool_name=pool_of_queues))
+            await _gone(client.read_global_concurrency_limit_by_name(name))
+            await _gone(client.delete_global_concurrency_limit_by_name(name))
+            continue
+
+        # flows and deployments (a hostile flow name and a hostile deployment name)
+        flow_id = await client.create_flow_from_name(name)
+        created_flows.append(flow_id)
+        flow = await client.read_flow_by_name(name)
+        assert (flow.id, flow.name) == (flow_id, name)
+        deployment_id = await client.create_deployment(home_flow, name)
+        deployment = await client.read_deployment_by_name(f"{base}-flow/{name}")
+        assert (deployment.id, deployment.name) == (deployment_id, name)
+        inner_id = await client.create_deployment(flow_id, "inner")
+        assert (await client.read_deployment_by_name(f"{name}/inner")).id == inner_id
+
+        # a work pool and a queue of that name
+        pool = await client.create_work_pool(WorkPoolCreate(name=name, type="process"))
+        assert (await client.read_work_pool(name)).id == pool.id
+        await client.update_work_pool(name, WorkPoolUpdate(description="hostile"))
+        assert (await client.read_work_pool(name)).description == "hostile"
+        await client.send_worker_heartbeat(name, "worker", heartbeat_interval_seconds=30)
+        assert await client.get_scheduled_flow_runs_for_work_pool(name) == []
+        queue = await client.create_work_queue(name, work_pool_name=name)
+        found = await client.read_work_queue_by_name(name, work_pool_name=name)
+        assert (found.id, found.name) == (queue.id, name)
+        assert name in [q.name for q in await client.read_work_queues(work_pool_name=name)]
+        other = await client.create_work_queue(name, work_pool_name=pool_of_queues)
+        found = await client.read_work_queue_by_name(name, work_pool_name=pool_of_queues)
+        assert (found.id, found.name) == (other.id, name)
+        await client.delete_work_pool(name)
+        await _gone(client.read_work_pool(name))
+
+        # a global concurrency limit of that name
+        await client.create_global_concurrency_limit(
+            GlobalConcurrencyLimitCreate(name=name, limit=1)
+        )
+        limit = await client.read_global_concurrency_limit_by_name(name)
+        assert limit.name == name
+        lease = await client.increment_concurrency_slots_with_lease([name], 1, lease_duration=60)
+        assert [held.name for held in lease.limits] == [name]
+        await client.release_concurrency_slots_with_lease(lease.lease_id)
+        await client.delete_global_concurrency_limit_by_name(name)
+        await _gone(client.read_global_concurrency_limit_by_name(name))
+
+    # the decoys were never read, changed or deleted in a hostile name's place
+    for decoy in decoys:
+        assert (await client.read_flow_by_name(decoy)).name == decoy
+        assert (await client.read_deployment_by_name(f"{base}-flow/{decoy}")).name == decoy
+        pool = await client.read_work_pool(decoy)
+        assert (pool.name, pool.description) == (decoy, None)
+        queue = await client.read_work_queue_by_name(decoy, work_pool_name=pool_of_queues)
+        assert queue.name == decoy
+        assert (await client.read_global_concurrency_limit_by_name(decoy)).name == decoy
+        variable = await client.read_variable_by_name(decoy)
+        assert variable is not None
+        assert variable.value == "decoy"
+
+    for decoy in decoys:
+        await client.delete_work_pool(decoy)
+        await client.delete_global_concurrency_limit_by_name(decoy)
+        await client.delete_variable_by_name(decoy)
+    await client.delete_work_pool(pool_of_queues)
+    for flow_id in created_flows:
+        await client.delete_flow(flow_id)
+
+
+@pytest.mark.parametrize("anyio_backend", ["trio", "asyncio"])
+async def test_hostile_names_async(anyio_backend: str, api_url: str, unique: str) -> None:
+    async with get_client() as client:
+        await hostile_name_round_trips(client, unique)
+
+
+@pytest.mark.parametrize("anyio_backend", ["trio"])
+async def test_hostile_names_sync(anyio_backend: str, api_url: str, unique: str) -> None:
+    with get_client(sync_client=True) as client:
+        await hostile_name_round_trips(Blocking(client), unique)

@@ -97,7 +97,11 @@ async def test_nested_and_concurrent_clients_share_one_startup(counted: Counting
             await client.create_flow_from_name(f"shared-{i}")
             async with get_client() as nested:
                 await nested.read_flow_by_name(f"shared-{i}")
-                assert current_lifespan_service().refcount(counted) >= 2
+                # Nested and concurrent clients share one connection, which holds one
+                # lifespan lease for all of them.
+                assert nested._lease is client._lease
+                assert client._lease.refcount >= 2
+                assert current_lifespan_service().refcount(counted) == 1
 
     async with anyio.create_task_group() as tg:
         for i in range(10):

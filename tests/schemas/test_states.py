@@ -7,6 +7,7 @@ from datetime import datetime, timedelta, timezone
 from uuid import uuid4
 
 import pytest
+from pydantic import ValidationError
 
 from prefect_trio_client import states
 from prefect_trio_client.schemas.actions import StateCreate
@@ -113,8 +114,8 @@ def test_scheduled_time_is_kept_and_made_utc(factory: Callable[..., State]) -> N
     assert state.state_details.scheduled_time is not None
     assert state.state_details.scheduled_time.tzinfo == timezone.utc
     assert state.state_details.scheduled_time.hour == 12
-    naive = factory(scheduled_time=datetime(2030, 5, 1, 14, 0))
-    assert naive.state_details.scheduled_time == datetime(2030, 5, 1, 14, 0, tzinfo=timezone.utc)
+    with pytest.raises(ValidationError, match=r"scheduled_time\n.*naive datetime"):
+        factory(scheduled_time=datetime(2030, 5, 1, 14, 0))
 
 
 def test_scheduled_time_in_details_is_used_but_not_twice() -> None:

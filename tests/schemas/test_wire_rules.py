@@ -77,10 +77,12 @@ def _classes(module: ModuleType, base: type[BaseModel]) -> list[type[BaseModel]]
 # --------------------------------------------------------------------------- datetimes
 
 
-def test_naive_datetimes_are_taken_as_utc() -> None:
-    parsed = DATETIME.validate_python(datetime(2026, 11, 22, 1, 41, 3, 831014))
+def test_naive_text_from_the_wire_is_utc_but_naive_objects_are_refused() -> None:
+    parsed = DATETIME.validate_python("2026-11-22T01:41:03.831014")
     assert parsed == datetime(2026, 11, 22, 1, 41, 3, 831014, tzinfo=timezone.utc)
     assert parsed.utcoffset() == timedelta(0)
+    with pytest.raises(ValidationError, match="naive datetime has no timezone"):
+        DATETIME.validate_python(datetime(2026, 11, 22, 1, 41, 3, 831014))
 
 
 def test_other_offsets_are_converted_to_utc() -> None:
@@ -126,7 +128,7 @@ def test_datetimes_in_models_filters_and_assignments_are_utc() -> None:
     assert details.scheduled_time.tzinfo == timezone.utc
     assert details.model_dump(mode="json") == {"scheduled_time": "2026-01-01T11:00:00.000000Z"}
 
-    start = FlowRunFilterStartTime(after_=datetime(2026, 1, 1))
+    start = FlowRunFilterStartTime(after_=datetime(2026, 1, 1, tzinfo=timezone.utc))
     assert start.model_dump(mode="json") == {"after_": "2026-01-01T00:00:00.000000Z"}
 
     details.pause_timeout = datetime(2026, 1, 1, 13, 0, tzinfo=ZoneInfo("Europe/Paris"))

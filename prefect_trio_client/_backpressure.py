@@ -1,0 +1,219 @@
+"""Backpressure: an adaptive limit on requests in flight to one server (no I/O here).
+
+A SQLite-backed Prefect server answers 503 when its database is locked, and it is locked
+more often the more clients write at once: a burst of writers makes the server slower,
+not faster. So every client context that talks to one server shares an `AdaptiveLimit`:
+a request takes a slot before it is sent and gives it back with what it learned.
+
+- **AIMD.** A success grows the limit by ``1/limit`` (about one slot per round of
+  successes); an overload answer (503, 429, maintenance) halves it; a latency above
+  ``latency_tolerance`` times the recent best latency shrinks it by a tenth. One round of
+  requests that all met the same overload shrinks the limit once, not once per request:
+  only a request that started after the last decrease can decrease it again.
+- **Fair.** Waiters are served first come, first served; a new request never overtakes a
+  waiting one.
+- **Pure.** Waiting is the caller's business (the async and sync clients wait in their
+  own ways, under the call's deadline); a waiter here is anything with a ``wake()``. A
+  lock makes the state safe for the sync client's threads; it is never held across I/O.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+import threading
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Protocol
+
+__all__ = ["AdaptiveLimit", "LimitSnapshot", "Signal", "Slot", "Waiter"]
+
+
+class Signal(enum.Enum):
+    """What a request's outcome says about the server's load."""
+
+    OK = "ok"  # an answer that was not an overload answer (errors included)
+    OVERLOAD = "overload"  # 503, 429, maintenance: the server asks us to back off
+    DROPPED = "dropped"  # no answer (transport error, cancelled): says nothing of load
+
+
+class Waiter(Protocol):
+    def wake(self) -> None:
+        """Called (under the limit's lock) when the waiter was granted a slot."""
+
+
+@dataclass(eq=False)
+class Slot:
+    """One request's permission to be in flight. Give it back with `AdaptiveLimit.release`."""
+
+    started: float
+    epoch: int
+    released: bool = False
+
+
+@dataclass(eq=False)
+class _Queued:
+    waiter: Waiter
+    slot: Slot | None = None
+    abandoned: bool = False
+
+
+@dataclass(frozen=True)
+class LimitSnapshot:
+    """The limiter's counters, for tests, diagnostics and benchmarks."""
+
+    limit: float
+    in_flight: int
+    waiting: int
+    decreases: int
+    peak_in_flight: int
+
+
+@dataclass
+class _LatencyFloor:
+    """The smallest latency of the last one or two windows of samples (a windowed min)."""
+
+    window: int = 128
+    current: float = math.inf
+    previous: float = math.inf
+    count: int = 0
+
+    def add(self, latency: float) -> None:
+        self.current = min(self.current, latency)
+        self.count += 1
+        if self.count >= self.window:
+            self.previous, self.current, self.count = self.current, math.inf, 0
+
+    @property
+    def value(self) -> float:
+        return min(self.current, self.previous)
+
+
+@dataclass
+class AdaptiveLimit:
+    """The shared limit on requests in flight to one server.
+
+    Args:
+        initial: The limit to start with.
+        minimum: Never fewer slots than this (at least 1).
+        maximum: Never more slots than this (the connection pool's size).
+        latency_tolerance: Shrink when a latency exceeds the recent best by this factor
+            (``0`` turns the latency signal off).
+    """
+
+    initial: float = 4.0
+    minimum: int = 1
+    maximum: int = 16
+    latency_tolerance: float = 3.0
+    limit: float = field(init=False)
+    in_flight: int = field(init=False, default=0)
+    decreases: int = field(init=False, default=0)
+    peak_in_flight: int = field(init=False, default=0)
+    _epoch: int = field(init=False, default=0)
+    _queue: deque[_Queued] = field(init=False, default_factory=deque)
+    _floor: _LatencyFloor = field(init=False, default_factory=_LatencyFloor)
+    _lock: threading.Lock = field(init=False, default_factory=threading.Lock)
+
+    def __post_init__(self) -> None:
+        if self.minimum < 1 or self.maximum < self.minimum:
+            raise ValueError(
+                f"need 1 <= minimum <= maximum, got minimum={self.minimum}, maximum={self.maximum}"
+            )
+        self.limit = float(min(max(self.initial, self.minimum), self.maximum))
+
+    @property
+    def capacity(self) -> int:
+        """Slots available in all at the current limit."""
+        return max(self.minimum, math.floor(self.limit))
+
+    def snapshot(self) -> LimitSnapshot:
+        with self._lock:
+            waiting = sum(1 for queued in self._queue if not queued.abandoned)
+            return LimitSnapshot(
+                limit=self.limit,
+                in_flight=self.in_flight,
+                waiting=waiting,
+                decreases=self.decreases,
+                peak_in_flight=self.peak_in_flight,
+            )
+
+    def try_acquire(self, now: float) -> Slot | None:
+        """A slot at once, or None when the limit is reached or others wait first."""
+        with self._lock:
+            if self._queue or self.in_flight >= self.capacity:
+                return None
+            return self._take(now)
+
+    def enqueue(self, waiter: Waiter, now: float) -> _Queued:
+        """Wait in line; `waiter.wake()` is called once a slot is granted to it.
+
+        The slot may be granted at once (inside this call) if one is free.
+        """
+        with self._lock:
+            queued = _Queued(waiter)
+            self._queue.append(queued)
+            self._grant(now)
+            return queued
+
+    def granted(self, queued: _Queued) -> Slot | None:
+        with self._lock:
+            return queued.slot
+
+    def abandon(self, queued: _Queued, now: float) -> Slot | None:
+        """Leave the line (a timeout or a cancellation). Returns a slot granted meanwhile,
+        which the caller now owns (use it, or release it with `Signal.DROPPED`)."""
+        with self._lock:
+            queued.abandoned = True
+            if queued.slot is None:
+                self._prune()
+                self._grant(now)
+            return queued.slot
+
+    def release(self, slot: Slot, signal: Signal, now: float) -> None:
+        """Give a slot back, with what its request learned about the server."""
+        with self._lock:
+            if slot.released:
+                return
+            slot.released = True
+            self.in_flight -= 1
+            if signal is Signal.OVERLOAD:
+                self._decrease(slot, 0.5)
+            elif signal is Signal.OK:
+                latency = max(now - slot.started, 0.0)
+                best = self._floor.value
+                self._floor.add(latency)
+                if (
+                    self.latency_tolerance > 0
+                    and math.isfinite(best)
+                    and latency > max(best, 1e-4) * self.latency_tolerance
+                ):
+                    self._decrease(slot, 0.9)
+                elif self.in_flight + 1 >= self.capacity:  # grow only a limit in use
+                    self.limit = min(self.limit + 1.0 / self.limit, float(self.maximum))
+            self._grant(now)
+
+    # The helpers below run with the lock held.
+
+    def _take(self, now: float) -> Slot:
+        self.in_flight += 1
+        self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+        return Slot(started=now, epoch=self._epoch)
+
+    def _decrease(self, slot: Slot, factor: float) -> None:
+        if slot.epoch != self._epoch:
+            return  # this round already shrank the limit
+        self.limit = max(self.limit * factor, float(self.minimum))
+        self._epoch += 1
+        self.decreases += 1
+
+    def _prune(self) -> None:
+        while self._queue and self._queue[0].abandoned:
+            self._queue.popleft()
+
+    def _grant(self, now: float) -> None:
+        self._prune()
+        while self._queue and self.in_flight < self.capacity:
+            queued = self._queue.popleft()
+            queued.slot = self._take(now)
+            queued.waiter.wake()
+            self._prune()
