@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import os
 import shutil
@@ -16,6 +17,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import NamedTuple
 
 import nox
 
@@ -116,10 +118,10 @@ def bench(session: nox.Session) -> None:
         )
 
 
-# The real Prefect server the interop tests talk to. 3.9.1 pins a newer certifi than the
-# package index has, so we pin 3.8.8, which speaks the same API (0.8.4). Its server uses
-# FastAPI's `min_items`, which FastAPI 0.155 no longer accepts (0.150 does): hence the bound.
-PREFECT_SERVER_REQUIREMENTS = ["prefect==3.8.8", "fastapi>=0.139,<0.151"]
+# The real Prefect server the interop and load sessions talk to (it speaks API 0.8.4).
+# Prefect 3.9.1 bounds FastAPI below 0.151 itself (its server uses FastAPI's `min_items`,
+# which 0.155 no longer accepts) and resolves with a plain install.
+PREFECT_SERVER_REQUIREMENTS = ["prefect==3.9.1"]
 
 
 @nox.session
@@ -134,7 +136,7 @@ def interop(session: nox.Session) -> None:
     session.install(*PREFECT_SERVER_REQUIREMENTS)
     prefect = str(Path(session.bin) / "prefect")
     for csrf in (False, True):
-        with _prefect_server(session, prefect, csrf=csrf) as api_url:
+        with _prefect_server(session, prefect, csrf=csrf) as server:
             session.run(
                 "pytest",
                 "tests/interop",
@@ -142,10 +144,88 @@ def interop(session: nox.Session) -> None:
                 "no:randomly",
                 *session.posargs,
                 env={
-                    "PREFECT_TRIO_CLIENT_INTEROP_API_URL": api_url,
+                    "PREFECT_TRIO_CLIENT_INTEROP_API_URL": server.api_url,
                     "PREFECT_TRIO_CLIENT_INTEROP_CSRF": "1" if csrf else "0",
                 },
             )
+
+
+LOAD_CLIENTS = ("prefect", "trio", "asyncio")
+
+
+@nox.session
+def load(session: nox.Session) -> None:
+    """The load workload of issue 8: ours (trio, asyncio) against Prefect's own client.
+
+    Each row (a client at a concurrency) gets a fresh `prefect server start --no-services`
+    (SQLite) on 127.0.0.1, so rows are independent; Prefect's driver runs in a second
+    virtualenv that has Prefect and not our package. Prints the table and writes it to
+    LOAD.md. Options after ``--``: ``--runs 200``, ``--concurrency 1,4,16,64``,
+    ``--clients prefect,trio,asyncio``, ``--markdown LOAD.md``, and ``--server-errors``
+    to have the server log each retryable error (costs it time: a diagnostic, not a
+    measurement).
+    """
+    parser = argparse.ArgumentParser(prog="nox -s load --")
+    parser.add_argument("--runs", type=int, default=200)
+    parser.add_argument("--concurrency", default="1,4,16,64")
+    parser.add_argument("--clients", default=",".join(LOAD_CLIENTS))
+    parser.add_argument("--markdown", default="LOAD.md")
+    parser.add_argument("--server-errors", action="store_true")
+    options = parser.parse_args(session.posargs)
+    concurrencies = [int(c) for c in options.concurrency.split(",") if c]
+    clients = [c for c in options.clients.split(",") if c]
+    unknown = set(clients) - set(LOAD_CLIENTS)
+    if unknown:
+        session.error(f"unknown clients {sorted(unknown)}: choose from {LOAD_CLIENTS}")
+
+    session.install(".", *nox.project.dependency_groups(PYPROJECT, "test"))
+    prefect_python = _prefect_virtualenv(session)
+    prefect = str(prefect_python.parent / "prefect")
+    rows = Path(session.create_tmp()) / "load-rows.jsonl"
+    rows.unlink(missing_ok=True)
+    server_env = {"PREFECT_SERVER_LOG_RETRYABLE_ERRORS": "true"} if options.server_errors else {}
+    for concurrency in concurrencies:
+        for client in clients:
+            with _prefect_server(session, prefect, csrf=False, extra_env=server_env) as server:
+                session.run(
+                    "python",
+                    "-m",
+                    "tests.load.harness",
+                    "row",
+                    *("--client", client, "--runs", str(options.runs)),
+                    *("--concurrency", str(concurrency), "--api-url", server.api_url),
+                    *("--server-pid", str(server.pid), "--server-log", str(server.log)),
+                    *("--prefect-python", str(prefect_python), "--results", str(rows)),
+                )
+    session.run(
+        "python", "-m", "tests.load.harness", "report", str(rows), "--markdown", options.markdown
+    )
+    session.log(f"rows (JSON lines, with per-endpoint counts and latencies): {rows}")
+
+
+def _prefect_virtualenv(session: nox.Session) -> Path:
+    """A virtualenv beside the session's with only Prefect (for its server and its client
+    driver); returns its python."""
+    location = Path(session.virtualenv.location).parent / f"{session.name}-prefect"
+    python = location / "bin" / "python"
+    if session.venv_backend == "uv":
+        base = str(Path(session.bin) / "python")
+        session.run("uv", "venv", "--clear", "--quiet", "--python", base, str(location))
+        session.run(
+            "uv", "pip", "install", "--quiet", "--python", str(python), *PREFECT_SERVER_REQUIREMENTS
+        )
+    else:
+        session.run("python", "-m", "venv", "--clear", str(location))
+        session.run(
+            str(python),
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            *PREFECT_SERVER_REQUIREMENTS,
+            external=True,
+        )
+    return python
 
 
 def _free_port() -> int:
@@ -155,8 +235,16 @@ def _free_port() -> int:
         return port
 
 
+class PrefectServer(NamedTuple):
+    api_url: str
+    pid: int
+    log: Path
+
+
 @contextlib.contextmanager
-def _prefect_server(session: nox.Session, prefect: str, *, csrf: bool) -> Iterator[str]:
+def _prefect_server(
+    session: nox.Session, prefect: str, *, csrf: bool, extra_env: dict[str, str] | None = None
+) -> Iterator[PrefectServer]:
     """Start `prefect server start` on 127.0.0.1, wait for /api/health, stop it by PID."""
     home = Path(tempfile.mkdtemp(prefix="prefect-interop-"))
     port = _free_port()
@@ -167,6 +255,7 @@ def _prefect_server(session: nox.Session, prefect: str, *, csrf: bool) -> Iterat
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         "PREFECT_UI_ENABLED": "false",
         "PREFECT_SERVER_API_CSRF_PROTECTION_ENABLED": "true" if csrf else "false",
+        **(extra_env or {}),
     }
     log_path = home / "server.log"
     command = [prefect, "server", "start", "--host", "127.0.0.1", "--port", str(port)]
@@ -190,7 +279,7 @@ def _prefect_server(session: nox.Session, prefect: str, *, csrf: bool) -> Iterat
                 session.error(f"no /api/health after 180 s:\n{log_path.read_text()[-4000:]}")
             time.sleep(0.5)
         session.log(f"Prefect server ready at {api_url} in {time.monotonic() - started:.1f}s")
-        yield api_url
+        yield PrefectServer(api_url, server.pid, log_path)
     finally:
         server.terminate()
         try:

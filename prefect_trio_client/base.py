@@ -55,6 +55,7 @@ from prefect_trio_client._send_loop import (
     Transmit,
 )
 from prefect_trio_client._send_loop import RetryEvent as RetryEvent
+from prefect_trio_client._tls import use_shared_ssl_context
 from prefect_trio_client._version import __version__
 from prefect_trio_client.exceptions import ClientClosedError
 from prefect_trio_client.lifespan import app_lifespan_context as app_lifespan_context
@@ -236,6 +237,7 @@ class PrefectHttpxAsyncClient(_SendLoopShell, httpx.AsyncClient):
         backpressure: AdaptiveLimit | None = _FROM_SETTINGS,
         **kwargs: Any,
     ) -> None:
+        use_shared_ssl_context(kwargs)  # no CA bundle parsed per client
         super().__init__(*args, **kwargs)
         self._setup(
             settings=settings,
@@ -428,6 +430,7 @@ class PrefectHttpxSyncClient(_SendLoopShell, httpx.Client):
         backpressure: AdaptiveLimit | None = _FROM_SETTINGS,
         **kwargs: Any,
     ) -> None:
+        use_shared_ssl_context(kwargs)  # no CA bundle parsed per client
         super().__init__(*args, **kwargs)
         self._timer: _SyncTimer = _RealTimer()
         self._setup(

@@ -459,3 +459,15 @@ def test_threads_racing_build_exactly_one_context(monkeypatch: pytest.MonkeyPatc
     assert len(builds) == 1
     assert results[0] is not None
     assert all(result is results[0] for result in results)
+
+
+def test_http_clients_built_directly_share_one_context(new_contexts: Counter) -> None:
+    """`PrefectHttpxAsyncClient()` / `PrefectHttpxSyncClient()` built by hand share too."""
+    from prefect_trio_client.base import PrefectHttpxAsyncClient, PrefectHttpxSyncClient
+
+    clients: list[Any] = []
+    for _ in range(20):
+        clients.append(PrefectHttpxAsyncClient(base_url="https://prefect.test/api"))
+        clients.append(PrefectHttpxSyncClient(base_url="https://prefect.test/api"))
+    assert new_contexts.count <= 1
+    assert clients[0]._transport._pool._ssl_context is clients[1]._transport._pool._ssl_context

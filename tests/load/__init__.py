@@ -1,0 +1,1 @@
+"""Load measurements against a real Prefect server (`nox -s load`); not collected by pytest."""

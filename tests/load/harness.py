@@ -1,0 +1,371 @@
+"""Run one measurement row of the load workload, or print the table of all rows.
+
+`nox -s load` starts a fresh Prefect server for each row and calls::
+
+    python -m tests.load.harness row --client trio --runs 200 --concurrency 16 \\
+        --api-url http://127.0.0.1:PORT/api --server-pid PID --results rows.jsonl
+    python -m tests.load.harness report rows.jsonl --markdown LOAD.md
+
+A row runs the workload with one client (``trio`` and ``asyncio``: ours, in this process;
+``prefect``: Prefect's own client, `prefect_driver.py` in ``--prefect-python``'s
+virtualenv), reads the stored runs back with plain httpx, and appends one JSON line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import subprocess
+import sys
+import tempfile
+import uuid
+from collections import Counter
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import anyio
+
+from tests.load.workload import CALLS_PER_RUN, outcome, read_back
+
+HERE = Path(__file__).resolve().parent
+CLIENTS = ("prefect", "trio", "asyncio")
+
+
+def _client_env(api_url: str, home: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    env["PREFECT_API_URL"] = api_url
+    env["PREFECT_HOME"] = home
+    return env
+
+
+def _drive_ours(args: argparse.Namespace, tag: str, home: str) -> dict[str, Any]:
+    for name in [name for name in os.environ if name.startswith("PREFECT_")]:
+        del os.environ[name]
+    os.environ.update({"PREFECT_API_URL": args.api_url, "PREFECT_HOME": home})
+    from prefect_trio_client import __version__
+    from tests.load.ours import drive
+
+    async def main() -> dict[str, Any]:
+        return await drive(
+            runs=args.runs, concurrency=args.concurrency, tag=tag, server_pid=args.server_pid
+        )
+
+    result = anyio.run(main, backend=args.client)
+    result["client_version"] = f"prefect-trio-client {__version__} ({args.client})"
+    return result
+
+
+def _drive_prefect(args: argparse.Namespace, tag: str, home: str) -> dict[str, Any]:
+    if args.prefect_python is None:
+        sys.exit("--prefect-python is needed for the prefect client")
+    out = Path(home) / "row.json"
+    command = [
+        args.prefect_python,
+        str(HERE / "prefect_driver.py"),
+        *("--runs", str(args.runs), "--concurrency", str(args.concurrency), "--tag", tag),
+        *("--out", str(out)),
+    ]
+    if args.server_pid:
+        command += ["--server-pid", str(args.server_pid)]
+    subprocess.run(command, check=True, env=_client_env(args.api_url, home), cwd=home)
+    result: dict[str, Any] = json.loads(out.read_text())
+    return result
+
+
+def _server_errors(log: Path | None, offset: int) -> dict[str, int]:
+    """The retryable exceptions the server logged during the row, by kind."""
+    if log is None or not log.exists():
+        return {}
+    with log.open("rb") as file:
+        file.seek(offset)
+        text = file.read().decode("utf-8", "replace")
+    kinds: Counter[str] = Counter()
+    for match in re.finditer(r"^(\w+(?:\.\w+)*(?:Error|Exception)): (.*)$", text, re.MULTILINE):
+        kinds[f"{match.group(1).rsplit('.', 1)[-1]}: {match.group(2)[:80]}"] += 1
+    return dict(kinds.most_common(8))
+
+
+def row(args: argparse.Namespace) -> None:
+    tag = f"{args.client}-c{args.concurrency}-{uuid.uuid4().hex[:8]}"
+    log_offset = args.server_log.stat().st_size if args.server_log else 0
+    with tempfile.TemporaryDirectory(prefix="prefect-load-client-") as home:
+        if args.client == "prefect":
+            result = _drive_prefect(args, tag, home)
+        else:
+            result = _drive_ours(args, tag, home)
+    stored = anyio.run(read_back, args.api_url, tag, args.runs)
+    merged = {
+        "client": args.client,
+        **result,
+        "read_back": {k: v for k, v in stored.items() if k != "complete_names"},
+        **outcome(result, stored),
+        "server_errors": _server_errors(args.server_log, log_offset),
+        "source": _source(),
+    }
+    with args.results.open("a", encoding="utf-8") as file:
+        file.write(json.dumps(merged) + "\n")
+    print(
+        f"{args.client:8} c={args.concurrency:<3} {merged['wall_s']:7.1f} s  "
+        f"{(args.runs - merged['lost']) / merged['wall_s']:6.2f} done/s  lost {merged['lost']}  "
+        f"stored {merged['stored']}  dup {merged['duplicates']}  "
+        f"503s {merged['status_503']}  retries {merged['retries']}"
+    )
+
+
+# --- the table ------------------------------------------------------------------------
+
+
+def _server_limits(rows: list[dict[str, Any]]) -> dict[str, float]:
+    """The server's own cost of the workload, measured on the quietest rows.
+
+    - ``cpu_per_run``: server CPU seconds per completed flow run, the least any row of the
+      table needed (retries and 503s only add to it). The server is one Python process:
+      its request handling is bounded by one core, so N runs need at least
+      N x cpu_per_run seconds however many requests are in flight.
+    - ``latency``: the mean time the server takes to answer one workload request when it
+      has nothing else to do (the least of the concurrency-1 rows, measured by the
+      client from sending the request to the response's headers). A client with one
+      request in flight needs at least N x requests-per-run x latency seconds.
+    """
+    per_run = [r["server_cpu_s"] / _done(r) for r in rows if r.get("server_cpu_s") and _done(r)]
+    latencies = [
+        r["latency_all_ms"]["mean"] / 1000
+        for r in rows
+        if r["concurrency"] == 1 and r["latency_all_ms"].get("n")
+    ]
+    return {
+        "cpu_per_run": min(per_run) if per_run else 0.0,
+        "latency": min(latencies) if latencies else 0.0,
+    }
+
+
+def _done(row: dict[str, Any]) -> int:
+    """The row's flow runs that were not lost."""
+    done: int = row["runs"] - row["lost"]
+    return done
+
+
+def _disturbed(row: dict[str, Any]) -> bool:
+    """Other work used more than half a core of the machine during the row."""
+    return bool(row.get("other_cpu_s", 0.0) > DISTURBED * row["wall_s"])
+
+
+def _limit(row: dict[str, Any], limits: dict[str, float]) -> float:
+    """The server's own limit for the runs the row completed."""
+    bound = _done(row) * limits["cpu_per_run"]
+    if row["concurrency"] == 1:
+        bound = max(bound, _done(row) * CALLS_PER_RUN * limits["latency"])
+    return bound
+
+
+#: Cores of other work above which a row is marked as disturbed.
+DISTURBED = 0.5
+
+COLUMNS = [
+    ("client", "client"),
+    ("C", "concurrency"),
+    ("wall s", "wall"),
+    ("done/s", "rate"),
+    ("lost", "lost"),
+    ("stored", "stored"),
+    ("dup", "duplicates"),
+    ("503s", "status_503"),
+    ("429s", "status_429"),
+    ("retries", "retries"),
+    ("req/run", "req_per_run"),
+    ("server CPU s", "server_cpu"),
+    ("server busy", "server_busy"),
+    ("client CPU s", "client_cpu"),
+    ("other CPU s", "other_cpu"),
+    ("server limit s", "limit"),
+    ("wall/limit", "wall_limit"),
+    ("ours/theirs", "ratio"),
+]
+
+
+def table(rows: list[dict[str, Any]]) -> tuple[list[str], dict[str, float]]:
+    limits = _server_limits(rows)
+    theirs = {r["concurrency"]: _done(r) / r["wall_s"] for r in rows if r["client"] == "prefect"}
+    order = {name: i for i, name in enumerate(CLIENTS)}
+    rows = sorted(rows, key=lambda r: (r["concurrency"], order.get(r["client"], 9)))
+    lines = [
+        "| " + " | ".join(title for title, _ in COLUMNS) + " |",
+        "|" + "|".join("---" if i == 0 else "--:" for i in range(len(COLUMNS))) + "|",
+    ]
+    for r in rows:
+        rate = _done(r) / r["wall_s"]
+        limit = _limit(r, limits)
+        server_cpu = r.get("server_cpu_s")
+        ratio = (
+            f"{rate / theirs[r['concurrency']]:.2f}"
+            if r["client"] != "prefect" and r["concurrency"] in theirs
+            else ""
+        )
+        cells = {
+            "client": r["client"],
+            "concurrency": str(r["concurrency"]),
+            "wall": f"{r['wall_s']:.1f}" + ("*" if _disturbed(r) else ""),
+            "rate": f"{rate:.2f}",
+            "lost": str(r["lost"]),
+            "stored": str(r["stored"]),
+            "duplicates": str(r["duplicates"]),
+            "status_503": str(r["status_503"]),
+            "status_429": str(r["status_429"]),
+            "retries": str(r["retries"]),
+            "req_per_run": f"{r['requests_total'] / r['runs']:.2f}",
+            "server_cpu": f"{server_cpu:.1f}" if server_cpu is not None else "",
+            "server_busy": f"{server_cpu / r['wall_s']:.0%}" if server_cpu is not None else "",
+            "client_cpu": f"{r['client_cpu_s']:.1f}",
+            "other_cpu": f"{r['other_cpu_s']:.1f}" if "other_cpu_s" in r else "",
+            "limit": f"{limit:.1f}" if limit else "",
+            "wall_limit": f"{r['wall_s'] / limit:.2f}" if limit else "",
+            "ratio": ratio,
+        }
+        lines.append("| " + " | ".join(cells[key] for _, key in COLUMNS) + " |")
+    return lines, limits
+
+
+def _details(rows: list[dict[str, Any]]) -> list[str]:
+    """Where runs were lost and where the 503s landed, per row that had any."""
+    lines: list[str] = []
+    for r in rows:
+        overloads = {
+            route: sum(n for status, n in statuses.items() if int(status) in (429, 503))
+            for route, statuses in r["statuses"].items()
+        }
+        overloads = {route: n for route, n in overloads.items() if n}
+        if not (r["lost"] or overloads or r["duplicates"] or r.get("not_accepted")):
+            continue
+        lines.append(f"- **{r['client']} c={r['concurrency']}**:")
+        if overloads:
+            by_route = ", ".join(f"`{k}` {v}" for k, v in sorted(overloads.items()))
+            seconds = r.get("overload_by_second", {})
+            peak = max(seconds.values()) if seconds else 0
+            fast = [
+                f"`{route}` p50 {q['p50']} ms"
+                for route, q in r["latency_ms"].items()
+                if "->" in route and q.get("n")
+            ]
+            lines.append(
+                f"  503/429 by endpoint: {by_route}; in {len(seconds)} distinct seconds of "
+                f"{r['wall_s']:.0f}, at most {peak} in one second"
+                + (f"; answered in: {', '.join(sorted(fast))}" if fast else "")
+            )
+        if r["failures"]:
+            steps = Counter(f"{f['step']} ({f['error']})" for f in r["failures"])
+            given_up = ", ".join(f"{k}: {v}" for k, v in steps.most_common())
+            times = sorted(f["at_s"] for f in r["failures"])
+            lines.append(
+                f"  runs given up, by the step that failed: {given_up}; the first "
+                f"{times[0]:.1f} s into the row, the last at {times[-1]:.1f} s"
+            )
+        if r["read_back"]["incomplete"]:
+            lines.append(f"  stored but incomplete: {r['read_back']['incomplete']}")
+        if r["duplicates"]:
+            lines.append(f"  duplicated flow runs: {r['duplicates']}")
+        if r.get("not_accepted"):
+            lines.append(f"  transitions not accepted: {r['not_accepted']}")
+        if r.get("server_errors"):
+            lines.append(f"  server log: {r['server_errors']}")
+    return lines
+
+
+def _source() -> str:
+    """Which client source was measured: the commit, and whether the package differed."""
+    root = HERE.parent.parent
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        changed = subprocess.run(
+            ["git", "status", "--porcelain", "--", "prefect_trio_client"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "the package as found (not a git checkout)"
+    return f"commit {commit}" + (" with uncommitted changes to the package" if changed else "")
+
+
+def report(args: argparse.Namespace) -> None:
+    rows = [json.loads(line) for line in args.results.read_text().splitlines() if line]
+    if not rows:
+        sys.exit(f"no rows in {args.results}")
+    lines, limits = table(rows)
+    versions = sorted({r.get("client_version", r["client"]) for r in rows})
+    runs = sorted({r["runs"] for r in rows})
+    sources = "; ".join(sorted({r["source"] for r in rows if r["client"] != "prefect"})) or "?"
+    header = [
+        "# Load: our client against Prefect's own, on a real Prefect server",
+        "",
+        f"Measured {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC by `nox -s load` on "
+        f"{os.cpu_count()} CPUs ({platform.python_implementation()} "
+        f"{platform.python_version()}): {', '.join(map(str, runs))} flow runs per row, each "
+        f"{CALLS_PER_RUN} calls (create_flow_run with an idempotency key, Running, 2 task "
+        "runs each created, Running, Completed, one create_logs of 3 lines, Completed), "
+        "C flow runs in flight, one client shared by all workers; a fresh "
+        "`prefect server start --no-services` (SQLite) per row. Clients: "
+        f"{'; '.join(versions)}; our client's source: {sources}.",
+        "",
+        *lines,
+        "",
+        "- done/s: flow runs completed (not lost) per second of wall time.",
+        "- lost: the driver gave up on the run, or the read-back does not show it Completed "
+        "with 2 Completed task runs and 3 log lines; dup: stored flow runs beyond the first "
+        "of each idempotency key; retries: requests sent minus calls made.",
+        "- server CPU s: CPU time of the server process during the row (/proc); server "
+        "busy: that over the wall time (the server is one Python process: about 100% is "
+        "one core, and the client runs on the same machine); other CPU s: what the rest of "
+        "the machine used meanwhile (/proc/stat less server and client): a row where it is "
+        f"large was disturbed (a * after the wall time: more than {DISTURBED} of a core).",
+        "- server limit s: the least time the server itself needs for the runs the row "
+        "completed: runs x "
+        f"{limits['cpu_per_run'] * 1000:.1f} ms of server CPU per flow run (the least any "
+        "row needed), and at C=1 also runs x "
+        f"{CALLS_PER_RUN} x {limits['latency'] * 1000:.2f} ms, the server's mean answer "
+        "time per request when idle (the least of the C=1 rows).",
+        "- ours/theirs: done/s of ours over done/s of Prefect's client at the same C.",
+    ]
+    details = _details(rows)
+    if details:
+        header += ["", "Where the overload answers landed and what was lost:", "", *details]
+    text = "\n".join(header) + "\n"
+    print(text)
+    if args.markdown:
+        args.markdown.write_text(text, encoding="utf-8")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    one = commands.add_parser("row", help="run one row and append it to --results")
+    one.add_argument("--client", choices=CLIENTS, required=True)
+    one.add_argument("--runs", type=int, default=200)
+    one.add_argument("--concurrency", type=int, required=True)
+    one.add_argument("--api-url", required=True)
+    one.add_argument("--server-pid", type=int, default=None)
+    one.add_argument("--server-log", type=Path, default=None)
+    one.add_argument("--prefect-python", default=None)
+    one.add_argument("--results", type=Path, required=True)
+    out = commands.add_parser("report", help="print the table of the rows in RESULTS")
+    out.add_argument("results", type=Path)
+    out.add_argument("--markdown", type=Path, default=None)
+    args = parser.parse_args()
+    if args.command == "row":
+        row(args)
+    else:
+        report(args)
+
+
+if __name__ == "__main__":
+    main()
