@@ -7,9 +7,20 @@ a request takes a slot before it is sent and gives it back with what it learned.
 
 - **AIMD.** A success grows the limit by ``1/limit`` (about one slot per round of
   successes); an overload answer (503, 429, maintenance) halves it; a latency above
-  ``latency_tolerance`` times the recent best latency shrinks it by a tenth. One round of
-  requests that all met the same overload shrinks the limit once, not once per request:
-  only a request that started after the last decrease can decrease it again.
+  ``latency_tolerance`` times the recent best latency *of the same endpoint* shrinks it by
+  a tenth (a SQLite-backed server makes writers wait for its lock before it answers 503,
+  so queueing shows as latency first; endpoints differ tenfold in cost, so each is
+  compared with itself). One round of requests that all met the same overload shrinks
+  the limit once, not once per request: only a request that started after the last
+  decrease can decrease it again.
+- **Memory of the ceiling.** A SQLite-backed Prefect server answers 503 as soon as two
+  write transactions overlap, and each 503 costs it as much as real work: measured, one
+  request in flight finished a workload twice as fast as two. So the limit remembers where
+  the last overload came (the *ceiling*) and approaches it patiently: below it, one slot
+  per round of successes; within one slot of it, one per ``patience`` rounds, and every
+  overload met again at the same ceiling doubles the patience (up to 1024 rounds). A
+  server that never answers 503 has no ceiling; one that gets better is found again
+  once the limit grows a slot past the old ceiling.
 - **Fair.** Waiters are served first come, first served; a new request never overtakes a
   waiting one.
 - **Pure.** Waiting is the caller's business (the async and sync clients wait in their
@@ -58,6 +69,13 @@ class _Queued:
     abandoned: bool = False
 
 
+# Rounds of successes per slot near the ceiling after the first overload there, and at most.
+_FIRST_PATIENCE = 8.0
+_MAX_PATIENCE = 1024.0
+# Endpoints whose latency is tracked; past this many (odd paths), tracking starts over.
+_MAX_ROUTES = 256
+
+
 @dataclass(frozen=True)
 class LimitSnapshot:
     """The limiter's counters, for tests, diagnostics and benchmarks."""
@@ -104,14 +122,16 @@ class AdaptiveLimit:
     initial: float = 4.0
     minimum: int = 1
     maximum: int = 16
-    latency_tolerance: float = 3.0
+    latency_tolerance: float = 2.5
     limit: float = field(init=False)
     in_flight: int = field(init=False, default=0)
     decreases: int = field(init=False, default=0)
     peak_in_flight: int = field(init=False, default=0)
     _epoch: int = field(init=False, default=0)
+    _ceiling: float | None = field(init=False, default=None)
+    _patience: float = field(init=False, default=_FIRST_PATIENCE)
     _queue: deque[_Queued] = field(init=False, default_factory=deque)
-    _floor: _LatencyFloor = field(init=False, default_factory=_LatencyFloor)
+    _floors: dict[str, _LatencyFloor] = field(init=False, default_factory=dict)
     _lock: threading.Lock = field(init=False, default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
@@ -169,19 +189,29 @@ class AdaptiveLimit:
                 self._grant(now)
             return queued.slot
 
-    def release(self, slot: Slot, signal: Signal, now: float) -> None:
-        """Give a slot back, with what its request learned about the server."""
+    def release(self, slot: Slot, signal: Signal, now: float, route: str = "") -> None:
+        """Give a slot back, with what its request learned about the server.
+
+        `route` names the endpoint (method and path template) whose latency this was.
+        """
         with self._lock:
             if slot.released:
                 return
             slot.released = True
             self.in_flight -= 1
             if signal is Signal.OVERLOAD:
+                if slot.epoch == self._epoch:
+                    self._remember_ceiling()
                 self._decrease(slot, 0.5)
             elif signal is Signal.OK:
                 latency = max(now - slot.started, 0.0)
-                best = self._floor.value
-                self._floor.add(latency)
+                floor = self._floors.get(route)
+                if floor is None:
+                    if len(self._floors) >= _MAX_ROUTES:
+                        self._floors.clear()
+                    floor = self._floors[route] = _LatencyFloor()
+                best = floor.value
+                floor.add(latency)
                 if (
                     self.latency_tolerance > 0
                     and math.isfinite(best)
@@ -189,7 +219,7 @@ class AdaptiveLimit:
                 ):
                     self._decrease(slot, 0.9)
                 elif self.in_flight + 1 >= self.capacity:  # grow only a limit in use
-                    self.limit = min(self.limit + 1.0 / self.limit, float(self.maximum))
+                    self._grow()
             self._grant(now)
 
     # The helpers below run with the lock held.
@@ -198,6 +228,21 @@ class AdaptiveLimit:
         self.in_flight += 1
         self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
         return Slot(started=now, epoch=self._epoch)
+
+    def _remember_ceiling(self) -> None:
+        """An overload at the current limit: it is the new ceiling; met again, be slower."""
+        ceiling = float(self.capacity)  # the slots in use when the server said "busy"
+        again = self._ceiling is not None and ceiling <= self._ceiling + 1.0
+        self._patience = min(self._patience * 2, _MAX_PATIENCE) if again else _FIRST_PATIENCE
+        self._ceiling = ceiling
+
+    def _grow(self) -> None:
+        step = 1.0 / self.limit
+        if self._ceiling is not None and math.floor(self.limit) + 1.0 >= self._ceiling:
+            step /= self._patience  # within a slot of the last overload: probe slowly
+        self.limit = min(self.limit + step, float(self.maximum))
+        if self._ceiling is not None and self.limit > self._ceiling + 1.0:
+            self._ceiling = None  # past the old ceiling without overload: forget it
 
     def _decrease(self, slot: Slot, factor: float) -> None:
         if slot.epoch != self._epoch:

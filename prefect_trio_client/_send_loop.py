@@ -122,6 +122,16 @@ def loggable_url(request: httpx.Request) -> str:
     return str(request.url.copy_with(username=None, password=None, query=None))
 
 
+def route_of(request: httpx.Request) -> str:
+    """The endpoint of a request: its method and path, ids replaced by ``{id}``."""
+    path = request.url.path
+    if "-" in path:  # UUIDs; names and other segments keep the route apart anyway
+        path = "/".join(
+            "{id}" if len(part) == 36 and part.count("-") == 4 else part for part in path.split("/")
+        )
+    return f"{request.method} {path}"
+
+
 def safe_to_resend(request: httpx.Request) -> bool:
     """Whether the request may be sent again after its answer was lost (see the extension)."""
     declared = request.extensions.get(IDEMPOTENT_EXTENSION)
@@ -257,7 +267,7 @@ class SendLoop:
             return outcome, False
         finally:
             if slot is not None and self.limit is not None:
-                self.limit.release(slot, signal, self.clock())
+                self.limit.release(slot, signal, self.clock(), route_of(request))
 
     def _decide(
         self,

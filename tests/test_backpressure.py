@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import pytest
@@ -164,3 +165,52 @@ def test_invariants_under_any_schedule(
         assert waiting == sum(1 for q in queued if q.slot is None)
         if waiting:  # nobody waits while a slot is free
             assert limit.in_flight >= limit.capacity
+
+
+def _succeed(limit: AdaptiveLimit, times: int, now: float) -> None:
+    """`times` successes, each with every slot of the current capacity in use."""
+    for _ in range(times):
+        slots = [limit.try_acquire(now) for _ in range(limit.capacity)]
+        for slot in slots:
+            assert slot is not None
+            limit.release(slot, Signal.OK, now)
+
+
+def _overload(limit: AdaptiveLimit, now: float) -> None:
+    slot = limit.try_acquire(now)
+    assert slot is not None
+    limit.release(slot, Signal.OVERLOAD, now)
+
+
+def test_the_ceiling_of_the_last_overload_is_approached_ever_more_patiently() -> None:
+    """A server that answers 503 whenever two requests overlap (SQLite) keeps the limit
+    at one slot nearly all the time: each probe to two costs one 503, and probes get
+    rarer each time."""
+    limit = AdaptiveLimit(initial=2, maximum=16, latency_tolerance=0)
+    _overload(limit, 0.0)  # at 2: the ceiling is 2, the limit 1
+    assert limit.limit == 1.0
+    successes_to_probe = []
+    for _ in range(5):
+        count = 0
+        while limit.capacity < 2:
+            _succeed(limit, 1, 0.0)
+            count += 1
+        successes_to_probe.append(count)
+        _overload(limit, 0.0)
+    # Each probe waits about twice as long as the one before.
+    assert successes_to_probe[0] >= 8
+    for before, after in itertools.pairwise(successes_to_probe):
+        assert after >= 2 * before - 1
+
+
+def test_without_overload_the_limit_grows_to_the_maximum() -> None:
+    limit = AdaptiveLimit(initial=4, maximum=16, latency_tolerance=0)
+    _succeed(limit, 200, 0.0)
+    assert limit.limit == 16.0
+
+
+def test_a_server_that_got_better_is_found_again_past_the_old_ceiling() -> None:
+    limit = AdaptiveLimit(initial=4, maximum=16, latency_tolerance=0)
+    _overload(limit, 0.0)  # ceiling 4, limit 2
+    _succeed(limit, 2000, 0.0)  # no more overloads: past the ceiling, then normal growth
+    assert limit.limit == 16.0

@@ -43,8 +43,11 @@ def _client_env(api_url: str, home: str) -> dict[str, str]:
 
 
 def _drive_ours(args: argparse.Namespace, tag: str, home: str) -> dict[str, Any]:
+    # Defaults, except our own client settings a user may set to try them out
+    # (``PREFECT_CLIENT_BACKPRESSURE_MAX=2 nox -s load``).
     for name in [name for name in os.environ if name.startswith("PREFECT_")]:
-        del os.environ[name]
+        if not name.startswith("PREFECT_CLIENT_"):
+            del os.environ[name]
     os.environ.update({"PREFECT_API_URL": args.api_url, "PREFECT_HOME": home})
     from prefect_trio_client import __version__
     from tests.load.ours import drive

@@ -6,6 +6,7 @@ set) is shared by every worker of a row, as a real program shares it.
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 from uuid import UUID
 
@@ -74,7 +75,7 @@ async def drive(
     """Run the workload with our client against the API ``PREFECT_API_URL`` names."""
     recorder = Recorder()
     async with get_client(httpx_settings={"event_hooks": recorder.hooks()}) as client:
-        return await run_workload(
+        result = await run_workload(
             OursLoadClient(client),
             recorder,
             runs=runs,
@@ -82,3 +83,13 @@ async def drive(
             tag=tag,
             server_pid=server_pid,
         )
+        limit = client.httpx_client.backpressure
+        if limit is not None:
+            snapshot = limit.snapshot()
+            result["backpressure"] = {
+                "limit": round(snapshot.limit, 2),
+                "decreases": snapshot.decreases,
+                "peak_in_flight": snapshot.peak_in_flight,
+            }
+            print(f"backpressure: {result['backpressure']}", file=sys.stderr)
+        return result
