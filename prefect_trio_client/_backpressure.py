@@ -129,6 +129,8 @@ class AdaptiveLimit:
     peak_in_flight: int = field(init=False, default=0)
     _epoch: int = field(init=False, default=0)
     _ceiling: float | None = field(init=False, default=None)
+    #: Until when (the caller's clock) new requests wait: a 429's Retry-After.
+    gate_until: float = field(init=False, default=float("-inf"))
     _patience: float = field(init=False, default=_FIRST_PATIENCE)
     _queue: deque[_Queued] = field(init=False, default_factory=deque)
     _floors: dict[str, _LatencyFloor] = field(init=False, default_factory=dict)

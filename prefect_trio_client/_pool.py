@@ -82,8 +82,8 @@ class _Stats:
     closed: int = 0
 
 
-class AsyncConnectionRegistry:
-    """The shared entries of one event loop (see the module docstring)."""
+class _Registry:
+    """Entries by key, with their counts (the part both registries share)."""
 
     def __init__(self) -> None:
         self._entries: dict[Hashable, _Entry[Any]] = {}
@@ -95,6 +95,10 @@ class AsyncConnectionRegistry:
 
     def __len__(self) -> int:
         return len(self._entries)
+
+
+class AsyncConnectionRegistry(_Registry):
+    """The shared entries of one event loop (see the module docstring)."""
 
     async def lease(
         self,
@@ -155,19 +159,8 @@ class AsyncConnectionRegistry:
         self.stats.closed += 1
 
 
-class SyncConnectionRegistry:
+class SyncConnectionRegistry(_Registry):
     """The shared entries of one thread (sync clients): no concurrency inside a thread."""
-
-    def __init__(self) -> None:
-        self._entries: dict[Hashable, _Entry[Any]] = {}
-        self.stats = _Stats()
-
-    def refcount(self, key: Hashable) -> int:
-        entry = self._entries.get(key)
-        return 0 if entry is None else entry.refcount
-
-    def __len__(self) -> int:
-        return len(self._entries)
 
     def lease(self, key: Hashable, open_: Callable[[], V], close: Callable[[V], None]) -> _Entry[V]:
         entry: _Entry[V] | None = self._entries.get(key)

@@ -25,7 +25,7 @@ import logging
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import httpx
 
@@ -38,6 +38,7 @@ from prefect_trio_client._retry import (
     Retry,
     RetryPolicy,
     RetryState,
+    parse_retry_after,
 )
 from prefect_trio_client.exceptions import OutcomeUnknownError
 
@@ -47,14 +48,17 @@ __all__ = [
     "Acquire",
     "Action",
     "Discard",
+    "Done",
     "RefreshCsrf",
     "RetryEvent",
     "SendLoop",
     "Sleep",
     "Transmit",
+    "advance",
 ]
 
 logger = logging.getLogger("prefect_trio_client.client")
+T = TypeVar("T")
 
 #: The request extension that sets one request's retry deadline, in seconds.
 RETRY_TIMEOUT_EXTENSION = "retry_timeout"
@@ -94,6 +98,23 @@ class RefreshCsrf:
 
 
 Action = Acquire | Transmit | Discard | Sleep | RefreshCsrf
+
+
+@dataclass(frozen=True)
+class Done(Generic[T]):
+    """A loop has finished with `value`."""
+
+    value: T
+
+
+def advance(loop: Generator[Action, Any, T], result: Any) -> Action | Done[T]:
+    """Send `result` (None to start) into a loop: its next action, or `Done`."""
+    try:
+        return loop.send(result)
+    except StopIteration as stop:
+        return Done(stop.value)
+
+
 Outcome = httpx.Response | httpx.TransportError
 #: A call: yields actions, is sent their results, returns the response to deliver.
 Call = Generator[Action, Any, PrefectResponse]
@@ -174,6 +195,8 @@ class SendLoop:
         self.limit = limit
         self.on_retry = on_retry
         self.has_connected = False
+        # Until when new requests wait (a 429's Retry-After) when there is no shared limit.
+        self.gate_until = float("-inf")
 
     def call(self, request: httpx.Request, *, deadline: float | None = None) -> Call:
         """The loop of one request; `deadline` is the parent call's (CSRF fetches)."""
@@ -251,6 +274,12 @@ class SendLoop:
         `httpx.PoolTimeout`) and True."""
         slot: Slot | None = None
         signal = Signal.DROPPED
+        gate = self.limit.gate_until if self.limit is not None else self.gate_until
+        if gate > self.clock():
+            # A server said 429 with Retry-After: nobody sends until then.
+            if gate > state.deadline:
+                return _deadline_while_waiting(request, state, None, last), True
+            yield Sleep(gate - self.clock())
         if self.limit is not None:
             slot = self.limit.try_acquire(self.clock())
             if slot is None:
@@ -264,10 +293,26 @@ class SendLoop:
                     outcome.headers.get("Prefect-Maintenance", "").lower() == "true"
                 )
                 signal = Signal.OVERLOAD if overloaded else Signal.OK
+                if outcome.status_code == 429:
+                    self._close_gate(outcome)
             return outcome, False
         finally:
             if slot is not None and self.limit is not None:
                 self.limit.release(slot, signal, self.clock(), route_of(request))
+
+    def _close_gate(self, response: httpx.Response) -> None:
+        """After a 429 with Retry-After, hold every new request of the client until then."""
+        raw = response.headers.get("Retry-After")
+        if raw is None:
+            return
+        delay = parse_retry_after(raw, now=datetime.now(timezone.utc))
+        if delay is None:
+            return
+        until = self.clock() + min(delay, self.policy.retry_after_max)
+        if self.limit is not None:
+            self.limit.gate_until = max(self.limit.gate_until, until)
+        else:
+            self.gate_until = max(self.gate_until, until)
 
     def _decide(
         self,
@@ -377,16 +422,23 @@ def add_note(error: BaseException, note: str) -> None:
 
 
 def _deadline_while_waiting(
-    request: httpx.Request, state: RetryState, limit: AdaptiveLimit, last: Outcome | None
+    request: httpx.Request, state: RetryState, limit: AdaptiveLimit | None, last: Outcome | None
 ) -> Outcome:
-    """What a call gets when its deadline passes while it waits for a slot."""
+    """What a call gets when its deadline passes while it waits for a slot (`limit`), or
+    would pass before a 429's Retry-After lets requests through (no `limit`)."""
     budget = state.deadline - state.started_at
-    snapshot = limit.snapshot()
-    detail = (
-        f"the {budget:g}s retry deadline passed while waiting for one of "
-        f"{snapshot.limit:.3g} request slots to the server ({snapshot.in_flight} in flight, "
-        f"{snapshot.waiting} waiting) after {state.attempts} attempts"
-    )
+    if limit is None:
+        detail = (
+            f"the {budget:g}s retry deadline would pass before the server's Retry-After "
+            f"(429) lets requests through, after {state.attempts} attempts"
+        )
+    else:
+        snapshot = limit.snapshot()
+        detail = (
+            f"the {budget:g}s retry deadline passed while waiting for one of "
+            f"{snapshot.limit:.3g} request slots to the server ({snapshot.in_flight} in "
+            f"flight, {snapshot.waiting} waiting) after {state.attempts} attempts"
+        )
     if last is None:
         error = httpx.PoolTimeout(f"{request.method} {loggable_url(request)}: {detail}")
         error.request = request

@@ -29,6 +29,7 @@ import logging
 import threading
 import time
 from collections.abc import Generator
+from contextlib import closing
 from typing import Any, Protocol, TypeVar
 
 import anyio
@@ -48,11 +49,13 @@ from prefect_trio_client._send_loop import (
     Acquire,
     Action,
     Discard,
+    Done,
     OnRetry,
     RefreshCsrf,
     SendLoop,
     Sleep,
     Transmit,
+    advance,
 )
 from prefect_trio_client._send_loop import RetryEvent as RetryEvent
 from prefect_trio_client._tls import use_shared_ssl_context
@@ -277,17 +280,11 @@ class PrefectHttpxAsyncClient(_SendLoopShell, httpx.AsyncClient):
         return response
 
     async def _drive(self, call: Generator[Action, Any, T], options: dict[str, Any]) -> T:
-        try:
-            result: Any = None
-            while True:
-                try:
-                    action = call.send(result)
-                except StopIteration as stop:
-                    outcome: T = stop.value
-                    return outcome
-                result = await self._perform(action, options)
-        finally:
-            call.close()  # a cancelled call gives its backpressure slot back
+        with closing(call):  # a cancelled call gives its backpressure slot back
+            step = advance(call, None)
+            while not isinstance(step, Done):
+                step = advance(call, await self._perform(step, options))
+            return step.value
 
     async def _perform(self, action: Action, options: dict[str, Any]) -> Any:
         if isinstance(action, Transmit):
@@ -464,17 +461,11 @@ class PrefectHttpxSyncClient(_SendLoopShell, httpx.Client):
         return response
 
     def _drive(self, call: Generator[Action, Any, T], options: dict[str, Any]) -> T:
-        try:
-            result: Any = None
-            while True:
-                try:
-                    action = call.send(result)
-                except StopIteration as stop:
-                    outcome: T = stop.value
-                    return outcome
-                result = self._perform(action, options)
-        finally:
-            call.close()
+        with closing(call):
+            step = advance(call, None)
+            while not isinstance(step, Done):
+                step = advance(call, self._perform(step, options))
+            return step.value
 
     def _perform(self, action: Action, options: dict[str, Any]) -> Any:
         if isinstance(action, Transmit):

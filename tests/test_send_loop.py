@@ -278,6 +278,49 @@ async def test_retry_after_zero_is_floored_and_bounded(maintenance: bool) -> Non
     assert elapsed == pytest.approx(50 * 0.25)  # and no delay under the floor
 
 
+# --- the 429 gate -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("shared_limit", [True, False])
+async def test_after_a_429_new_requests_wait_for_the_gate(shared_limit: bool) -> None:
+    sent_at: list[float] = []
+
+    def server(request: httpx.Request) -> httpx.Response:
+        sent_at.append(anyio.current_time())
+        if len(sent_at) == 1:
+            return httpx.Response(429, headers={"Retry-After": "10"}, json={})
+        return httpx.Response(200, json=True)
+
+    limit = AdaptiveLimit() if shared_limit else None
+    async with (
+        async_client(httpx.MockTransport(server), backpressure=limit) as client,
+        anyio.create_task_group() as tg,
+    ):
+        if not shared_limit:
+            client._loop.limit = None
+        start = anyio.current_time()
+        tg.start_soon(client.get, "/first")
+        await anyio.sleep(1)
+        for _ in range(5):  # new requests, one second after the 429
+            tg.start_soon(client.get, "/later")
+    # Nobody was sent between the 429 and its Retry-After; then all of them went.
+    assert len(sent_at) == 7
+    assert [t - start for t in sent_at[1:]] == pytest.approx([10.0] * 6)
+
+
+async def test_a_gate_past_the_deadline_fails_the_call_at_once() -> None:
+    def server(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(429, headers={"Retry-After": "60"}, json={})
+
+    async with async_client(httpx.MockTransport(server)) as client:
+        with pytest.raises(PrefectHTTPStatusError):
+            await client.get("/first", extensions={"retry_timeout": 5})
+        start = anyio.current_time()
+        with pytest.raises(httpx.PoolTimeout, match="Retry-After"):
+            await client.get("/second", extensions={"retry_timeout": 5})
+        assert anyio.current_time() == start
+
+
 # --- idempotency ------------------------------------------------------------------------
 
 LOST_ANSWERS = [

@@ -8,6 +8,7 @@ rule), so only an unforced flow-run proposal is declared safe to re-send.
 
 from __future__ import annotations
 
+import math
 from typing import Literal
 from uuid import UUID, uuid4
 
@@ -23,9 +24,12 @@ from prefect_trio_client.schemas.responses import (
     StateWaitDetails,
 )
 
-__all__ = ["propose_state", "set_flow_run_state", "set_task_run_state"]
+__all__ = ["WAIT_FLOOR", "propose_state", "set_flow_run_state", "set_task_run_state"]
 
 RunKind = Literal["flow_runs", "task_runs"]
+
+#: The least time slept on a WAIT answer, whatever delay it gives (0, negative, NaN).
+WAIT_FLOOR = 0.1
 
 
 def _set_state(kind: RunKind, run_id: UUID, state: State, force: bool) -> Plan[OrchestrationResult]:
@@ -72,7 +76,8 @@ def propose_state(
 
     ACCEPT returns the state the server recorded; REJECT returns the server's state
     instead (the run stays where the server says it is); WAIT sleeps the given delay (a
-    cancellable sleep) and proposes again; ABORT raises `Abort`.
+    cancellable sleep, at least `WAIT_FLOOR` seconds, so the waits always add up to
+    `max_wait` in a bounded number of proposals) and proposes again; ABORT raises `Abort`.
 
     Args:
         state: The proposed state.
@@ -100,6 +105,8 @@ def propose_state(
             raise Abort(reason or "the orchestrator aborted the state transition")
         if result.status is SetStateStatus.WAIT:
             delay = float(details.delay_seconds) if isinstance(details, StateWaitDetails) else 1.0
+            if not math.isfinite(delay) or delay < WAIT_FLOOR:
+                delay = WAIT_FLOOR  # "wait 0 s" must not become a flood of proposals
             if waited + delay > max_wait:
                 raise StateWaitTimeout(
                     f"the orchestrator asked to wait {delay:g}s more for a {state.type.value} "
