@@ -103,10 +103,8 @@ async def test_a_wait_of_no_time_is_floored_and_bounded(kind: ClientKind, delay:
     """WAIT with ``delay_seconds=0`` must not loop thousands of times a second forever."""
     script = Script([orchestration("WAIT", None, delay_seconds=delay)])
     async with make_client(kind, script) as client:
-        with pytest.raises(StateWaitTimeout, match="max_wait is 2.05s"):
-            await call(
-                client, "propose_state", states.Running(), flow_run_id=RUN_ID, max_wait=2.05
-            )
+        with pytest.raises(StateWaitTimeout, match=r"max_wait is 2\.05s"):
+            await call(client, "propose_state", states.Running(), flow_run_id=RUN_ID, max_wait=2.05)
     assert script.calls == 21  # 20 waits of WAIT_FLOOR (0.1 s), then one more would pass
 
 
