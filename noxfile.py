@@ -104,8 +104,12 @@ def examples(session: nox.Session) -> None:
 
 @nox.session
 def bench(session: nox.Session) -> None:
-    """Benchmarks (not tests): the embedded server in-process on both backends, and the
-    lifespan service under 10,000 concurrent nested leases."""
+    """Benchmarks (not tests): the embedded server in-process on both backends, the
+    lifespan service under 10,000 concurrent nested leases, and what client contexts cost
+    beside Prefect 3.9.1's client (issue 14: `tests/bench_contexts.py`, against a stub API
+    in a process of its own; the table goes to the "Client contexts" section of
+    BENCHMARKS.md). Options after ``--`` go to the client-context benchmark, such as
+    ``--rounds 3`` or ``--contexts 2000``."""
     session.install(".", *nox.project.dependency_groups(PYPROJECT, "test"))
     for backend in ("trio", "asyncio"):
         for database in ("file", "memory"):
@@ -116,6 +120,15 @@ def bench(session: nox.Session) -> None:
         session.run(
             "python", "examples/stress_nested_contexts.py", "--backend", backend, "--tasks", "10000"
         )
+    prefect_python = _prefect_virtualenv(session)  # Prefect's client, without our package
+    session.run(
+        "python",
+        "-m",
+        "tests.bench_contexts",
+        *("--prefect-python", str(prefect_python), "--markdown", "BENCHMARKS.md"),
+        *("--raw", str(Path(session.create_tmp()) / "bench-contexts.json")),
+        *session.posargs,
+    )
 
 
 # The real Prefect server the interop and load sessions talk to (it speaks API 0.8.4).
@@ -201,6 +214,32 @@ def load(session: nox.Session) -> None:
         "python", "-m", "tests.load.harness", "report", str(rows), "--markdown", options.markdown
     )
     session.log(f"rows (JSON lines, with per-endpoint counts and latencies): {rows}")
+
+
+@nox.session
+def faults(session: nox.Session) -> None:
+    """The faults workload of issue 9 (tests/faults/run.py): 500 flow runs through 30%
+    injected faults on trio and asyncio, against the embedded server in-process and a real
+    `prefect server start --no-services` (SQLite, 127.0.0.1, stopped by its PID) reached
+    through the loopback TCP fault proxy; prints one markdown table.
+
+    Options after ``--`` go to the script: ``--runs 500``, ``--concurrency 16``,
+    ``--rate 0.3``, ``--servers embedded,prefect``, ``--backends trio,asyncio``,
+    ``--check`` (exit 1 when a target is missed), ``--markdown FILE``. CI runs
+    ``nox -s faults -- --runs 100 --check``.
+    """
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--servers", default="embedded,prefect")
+    known, _ = parser.parse_known_args(session.posargs)
+    session.install(".", *nox.project.dependency_groups(PYPROJECT, "test"))
+    command = ["python", "-m", "tests.faults.run", *session.posargs]
+    if "prefect" not in known.servers.split(","):
+        session.run(*command)
+        return
+    prefect_python = _prefect_virtualenv(session)
+    prefect = str(prefect_python.parent / "prefect")
+    with _prefect_server(session, prefect, csrf=False) as server:
+        session.run(*command, "--prefect-api-url", server.api_url)
 
 
 def _prefect_virtualenv(session: nox.Session) -> Path:

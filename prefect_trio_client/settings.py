@@ -165,7 +165,7 @@ class ClientSettings(BaseSettings):
         default=4, ge=1, le=1000, description="PREFECT_CLIENT_BACKPRESSURE_INITIAL"
     )
     client_backpressure_max: int = Field(
-        default=16, ge=1, le=1000, description="PREFECT_CLIENT_BACKPRESSURE_MAX"
+        default=8, ge=1, le=1000, description="PREFECT_CLIENT_BACKPRESSURE_MAX"
     )
     # Ours: nested and concurrent client contexts share one connection per API.
     client_share_connections: bool = Field(

@@ -131,7 +131,7 @@ async def test_backpressure_is_on_by_default_and_off_by_setting(
 ) -> None:
     client = async_client(Script([ok()]).transport())
     assert isinstance(client.backpressure, AdaptiveLimit)
-    assert client.backpressure.maximum == 16
+    assert client.backpressure.maximum == 8  # the connections kept alive
     monkeypatch.setenv("PREFECT_CLIENT_BACKPRESSURE_ENABLED", "false")
     assert async_client(Script([ok()]).transport()).backpressure is None
     monkeypatch.setenv("PREFECT_CLIENT_BACKPRESSURE_ENABLED", "true")

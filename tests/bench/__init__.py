@@ -1,0 +1,1 @@
+"""Helpers of the client-context benchmark (`python -m tests.bench_contexts`)."""
