@@ -34,6 +34,8 @@ class PrefectResponse(httpx.Response):
             super().raise_for_status()
         except httpx.HTTPStatusError as exc:
             error = PrefectHTTPStatusError.from_httpx_error(exc, attempts=self.attempts)
+            # httpx's message, kept as the cause, names the full URL: redact it there too.
+            exc.args = (str(exc).replace(str(exc.request.url), str(error.url)),)
             note = self.extensions.get(NOTE_EXTENSION)
             if isinstance(note, str) and hasattr(error, "add_note"):
                 error.add_note(note)

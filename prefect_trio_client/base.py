@@ -79,6 +79,27 @@ __all__ = [
 logger = logging.getLogger("prefect_trio_client.client")
 
 USER_AGENT = f"prefect-trio-client/{__version__}"
+
+
+class _RedactedUrls(logging.Filter):
+    """httpx logs every request's full URL at INFO ("HTTP Request: GET <url>"), user-info
+    and query string included, either of which may be a secret: log it without them."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple) and any(
+            isinstance(arg, httpx.URL) for arg in record.args
+        ):
+            record.args = tuple(
+                arg.copy_with(username=None, password=None, query=None)
+                if isinstance(arg, httpx.URL) and (arg.userinfo or arg.query)
+                else arg
+                for arg in record.args
+            )
+        return True
+
+
+if not any(isinstance(f, _RedactedUrls) for f in logging.getLogger("httpx").filters):
+    logging.getLogger("httpx").addFilter(_RedactedUrls())
 T = TypeVar("T")
 #: Marks "use the settings" for the ``backpressure`` keyword.
 _FROM_SETTINGS: Any = object()

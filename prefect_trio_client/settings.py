@@ -195,8 +195,12 @@ class ClientSettings(BaseSettings):
         try:
             super().__init__(**values)
         except ValidationError as exc:
-            # `from None`: pydantic's own error repeats the input, which may be a secret.
-            raise SettingsError(_describe(exc)) from None
+            message = _describe(exc)
+        else:
+            return
+        # Raised outside the `except`: pydantic's own error repeats every input (secrets
+        # too), so it must be neither the cause nor the context of ours.
+        raise SettingsError(message)
 
     @field_validator("api_url", "cloud_api_url")
     @classmethod
@@ -315,11 +319,14 @@ def _describe(exc: ValidationError) -> str:
 
 
 def _without_userinfo(value: str) -> str:
+    """The URL without user-info or query string (``?api_key=...``): both may be secret."""
     try:
         url = httpx.URL(value)
     except httpx.InvalidURL:
         return "<unparsable URL>"
-    return str(url.copy_with(username=None, password=None)) if url.userinfo else value
+    if url.userinfo or url.query:
+        return str(url.copy_with(username=None, password=None, query=None))
+    return value
 
 
 # Settings by environment: reading them costs about a millisecond (pydantic-settings

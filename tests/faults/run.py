@@ -634,7 +634,7 @@ def notes(rows: list[Row]) -> str:
         if r.strangers:
             extra.append(f"{r.strangers} unexpected flow runs")
         extra.append(f"{r.read_backs} read-backs after unknown outcomes, {r.recalls} re-calls")
-        extra.append(f"{r.retry_sleep_s:.0f} s of retry sleeps in all")
+        extra.append(f"{r.retry_sleep_s:.0f} s of retry delays (on_retry), all tasks together")
         if r.backpressure:
             b = r.backpressure
             extra.append(

@@ -86,40 +86,7 @@ class KnownLeak:
 
 
 #: Leaks from code this test's owners do not own (see the report in issue 9).
-KNOWN_LEAKS: dict[str, KnownLeak] = {
-    "settings repr keeps the query": KnownLeak(
-        "prefect_trio_client/settings.py, ClientSettings.__repr_args__ / _without_userinfo: "
-        "the api_url is shown without its user-info but with its query string",
-        lambda leak: leak.where.startswith("repr settings") and leak.secret.startswith("api_key"),
-    ),
-    "status errors chain httpx's message": KnownLeak(
-        "prefect_trio_client/_response.py, PrefectResponse.raise_for_status: `raise error "
-        "from exc` keeps httpx.HTTPStatusError as __cause__, whose message holds the full "
-        "URL (user-info and query)",
-        lambda leak: leak.where.startswith("exception") and "for url '" in leak.text,
-    ),
-    "settings errors keep the query": KnownLeak(
-        "prefect_trio_client/settings.py, _describe -> _without_userinfo: a rejected "
-        "PREFECT_API_URL is quoted without its user-info but with its query string",
-        lambda leak: (
-            leak.where.startswith("exception")
-            and leak.secret.startswith("api_key")
-            and "PREFECT_API_URL" in leak.text
-        ),
-    ),
-    "settings errors keep pydantic's error as __context__": KnownLeak(
-        "prefect_trio_client/settings.py, ClientSettings.__init__: `raise SettingsError(...) "
-        "from None` hides pydantic's ValidationError from tracebacks but keeps it as "
-        "__context__, and its message quotes every input value (secrets included)",
-        lambda leak: leak.where.startswith("exception") and leak.where.endswith("ValidationError"),
-    ),
-    "httpx logs the full URL": KnownLeak(
-        "httpx/_client.py:1740 logs 'HTTP Request: %s %s' with request.url at INFO; our "
-        "shells (prefect_trio_client/base.py, orchestration/_connection.py) send the base "
-        "URL's user-info and the caller's query in request.url and add no redacting filter",
-        lambda leak: leak.where.startswith("log httpx: HTTP Request:"),
-    ),
-}
+KNOWN_LEAKS: dict[str, KnownLeak] = {}
 
 
 @pytest.fixture(params=["asyncio", "trio"])
