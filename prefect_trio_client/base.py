@@ -528,7 +528,9 @@ class PrefectHttpxSyncClient(_SendLoopShell, httpx.Client):
         queued = action.limit.enqueue(waiter, self._timer.now())
         try:
             if not self._closed_event.is_set():
-                self._timer.wait(max(action.deadline - self._timer.now(), 0.0), waiter.event)
+                # A real wait on the thread's event (not the replaceable retry timer): the
+                # slot is given back by another thread, in real time.
+                waiter.event.wait(max(action.deadline - self._timer.now(), 0.0))
         finally:
             self._waiters.discard(waiter)
         slot = action.limit.abandon(queued, self._timer.now())  # None past the deadline

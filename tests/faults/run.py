@@ -300,6 +300,11 @@ class Workload:
                 except GiveUp as exc:
                     self.row.gave_up += 1
                     self.row.failures.append(f"run {index}: {exc}")
+                except Exception as exc:  # a bug of the client: reported, the row goes on
+                    self.row.gave_up += 1
+                    self.row.failures.append(
+                        f"run {index}: unexpected {type(exc).__name__}: {str(exc)[:200]}"
+                    )
 
         async def workers() -> None:
             async with anyio.create_task_group() as group:
