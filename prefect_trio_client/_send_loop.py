@@ -275,11 +275,12 @@ class SendLoop:
         slot: Slot | None = None
         signal = Signal.DROPPED
         gate = self.limit.gate_until if self.limit is not None else self.gate_until
-        if gate > self.clock():
+        wait = gate - self.clock()  # read once: a real clock may pass the gate meanwhile
+        if wait > 0:
             # A server said 429 with Retry-After: nobody sends until then.
             if gate > state.deadline:
                 return _deadline_while_waiting(request, state, None, last), True
-            yield Sleep(gate - self.clock())
+            yield Sleep(wait)
         if self.limit is not None:
             slot = self.limit.try_acquire(self.clock())
             if slot is None:
