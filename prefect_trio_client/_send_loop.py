@@ -40,10 +40,11 @@ from prefect_trio_client._retry import (
     RetryState,
     parse_retry_after,
 )
-from prefect_trio_client.exceptions import OutcomeUnknownError
+from prefect_trio_client.exceptions import OutcomeUnknownError, redacted_url
 
 __all__ = [
     "IDEMPOTENT_EXTENSION",
+    "IDEMPOTENT_METHODS",
     "RETRY_TIMEOUT_EXTENSION",
     "Acquire",
     "Action",
@@ -65,7 +66,8 @@ RETRY_TIMEOUT_EXTENSION = "retry_timeout"
 #: The request extension that says whether a request is safe to send twice (a bool).
 #: Without it, every method but POST is.
 IDEMPOTENT_EXTENSION = "idempotent"
-_IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "PATCH", "DELETE"})
+#: Methods whose re-sending cannot change the outcome (RFC 9110 section 9.2.2).
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "PATCH", "DELETE"})
 # A server that keeps rejecting fresh tokens gets its 403 after this many refreshes.
 _MAX_CSRF_REFRESHES = 2
 
@@ -140,7 +142,7 @@ OnRetry = Callable[[RetryEvent], None]
 
 def loggable_url(request: httpx.Request) -> str:
     """The URL without user-info or query string (either may hold a secret)."""
-    return str(request.url.copy_with(username=None, password=None, query=None))
+    return str(redacted_url(request.url))
 
 
 def route_of(request: httpx.Request) -> str:
@@ -157,7 +159,7 @@ def safe_to_resend(request: httpx.Request) -> bool:
     """Whether the request may be sent again after its answer was lost (see the extension)."""
     declared = request.extensions.get(IDEMPOTENT_EXTENSION)
     if declared is None:
-        return request.method.upper() in _IDEMPOTENT_METHODS
+        return request.method.upper() in IDEMPOTENT_METHODS
     if not isinstance(declared, bool):
         raise ValueError(
             f"the {IDEMPOTENT_EXTENSION!r} request extension must be True or False, "
@@ -299,7 +301,9 @@ class SendLoop:
             return outcome, False
         finally:
             if slot is not None and self.limit is not None:
-                self.limit.release(slot, signal, self.clock(), route_of(request))
+                # Only a success's latency is compared per endpoint: name it only then.
+                route = route_of(request) if signal is Signal.OK else ""
+                self.limit.release(slot, signal, self.clock(), route)
 
     def _close_gate(self, response: httpx.Response) -> None:
         """After a 429 with Retry-After, hold every new request of the client until then."""

@@ -60,7 +60,7 @@ from prefect_trio_client._send_loop import (
 from prefect_trio_client._send_loop import RetryEvent as RetryEvent
 from prefect_trio_client._tls import use_shared_ssl_context
 from prefect_trio_client._version import __version__
-from prefect_trio_client.exceptions import ClientClosedError
+from prefect_trio_client.exceptions import ClientClosedError, redacted_url
 from prefect_trio_client.lifespan import app_lifespan_context as app_lifespan_context
 from prefect_trio_client.settings import ClientSettings, current_settings
 
@@ -90,10 +90,7 @@ class _RedactedUrls(logging.Filter):
             isinstance(arg, httpx.URL) for arg in record.args
         ):
             record.args = tuple(
-                arg.copy_with(username=None, password=None, query=None)
-                if isinstance(arg, httpx.URL) and (arg.userinfo or arg.query)
-                else arg
-                for arg in record.args
+                redacted_url(arg) if isinstance(arg, httpx.URL) else arg for arg in record.args
             )
         return True
 

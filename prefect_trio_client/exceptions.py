@@ -25,6 +25,7 @@ __all__ = [
     "ServerVersionError",
     "SettingsError",
     "StateWaitTimeout",
+    "redacted_url",
 ]
 
 
@@ -55,7 +56,7 @@ class OutcomeUnknownError(PrefectException, httpx.TransportError):
     def __init__(self, message: str, *, request: httpx.Request) -> None:
         super().__init__(message, request=request)
         self.method = request.method
-        self.url = _redacted_url(request.url)
+        self.url = redacted_url(request.url)
 
 
 class ResponseDecodeError(PrefectException, ValueError):
@@ -84,7 +85,7 @@ class ResponseDecodeError(PrefectException, ValueError):
     ) -> None:
         super().__init__(message)
         self.method = method
-        self.url = _redacted_url(url)
+        self.url = redacted_url(url)
         self.status_code = status_code
         self.content_type = content_type
 
@@ -157,7 +158,7 @@ class PrefectHTTPStatusError(PrefectException, httpx.HTTPStatusError):
         self.status_code = response.status_code
         self.detail = _response_detail(response)
         self.method = request.method
-        self.url = _redacted_url(request.url)
+        self.url = redacted_url(request.url)
         self.attempts = attempts
 
     @classmethod
@@ -167,7 +168,7 @@ class PrefectHTTPStatusError(PrefectException, httpx.HTTPStatusError):
         """Build the Prefect error for an httpx one (the caller chains it as the cause)."""
         response = error.response
         request = error.request
-        safe = str(error).replace(str(request.url), str(_redacted_url(request.url)))
+        safe = str(error).replace(str(request.url), str(redacted_url(request.url)))
         first_line, *more_lines = safe.split("\n")
         detail = _format_detail(_response_detail(response))
         message = "\n".join([f"{first_line} - Response: {detail}", *more_lines])
@@ -192,7 +193,7 @@ class ObjectAlreadyExists(PrefectHTTPStatusError):
     """The server answered 409: an object with that identity already exists."""
 
 
-def _redacted_url(url: httpx.URL) -> httpx.URL:
+def redacted_url(url: httpx.URL) -> httpx.URL:
     """The URL without user-info or query string (``?api_key=...``), so neither a
     ``user:password@host`` URL nor a secret parameter ever reaches a message."""
     if url.userinfo or url.query:

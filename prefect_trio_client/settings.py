@@ -36,7 +36,7 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from prefect_trio_client.exceptions import SettingsError
+from prefect_trio_client.exceptions import SettingsError, redacted_url
 
 __all__ = ["ClientSettings", "clean_credentials", "current_settings"]
 
@@ -324,9 +324,7 @@ def _without_userinfo(value: str) -> str:
         url = httpx.URL(value)
     except httpx.InvalidURL:
         return "<unparsable URL>"
-    if url.userinfo or url.query:
-        return str(url.copy_with(username=None, password=None, query=None))
-    return value
+    return str(redacted_url(url)) if url.userinfo or url.query else value
 
 
 # Settings by environment: reading them costs about a millisecond (pydantic-settings

@@ -21,6 +21,7 @@ from collections.abc import Callable, Coroutine, Generator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, cast, overload
 
+from prefect_trio_client._send_loop import IDEMPOTENT_METHODS as IDEMPOTENT_METHODS
 from prefect_trio_client.base import IDEMPOTENT_EXTENSION, PrefectResponse
 
 if TYPE_CHECKING:
@@ -39,10 +40,6 @@ __all__ = [
 
 T = TypeVar("T")
 P = ParamSpec("P")
-
-
-#: Methods whose re-sending cannot change the outcome (RFC 9110 section 9.2.2).
-IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "PATCH", "DELETE"})
 
 
 @dataclass(frozen=True)
