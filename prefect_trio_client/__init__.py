@@ -3,6 +3,9 @@
 The names most programs need are re-exported here; each module documents its own.
 """
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from prefect_trio_client._version import __version__ as __version__
 from prefect_trio_client.base import PrefectHttpxAsyncClient as PrefectHttpxAsyncClient
 from prefect_trio_client.base import PrefectHttpxSyncClient as PrefectHttpxSyncClient
@@ -20,6 +23,29 @@ from prefect_trio_client.exceptions import PrefectHTTPStatusError as PrefectHTTP
 from prefect_trio_client.exceptions import SettingsError as SettingsError
 from prefect_trio_client.settings import ClientSettings as ClientSettings
 
+if TYPE_CHECKING:
+    from prefect_trio_client.runs import flow as flow
+    from prefect_trio_client.runs import get_run_logger as get_run_logger
+    from prefect_trio_client.runs import task as task
+
+#: Names imported on first use: run tracking pulls in the orchestration client and its
+#: schemas, which a program that only uses `base` does not pay for.
+_LAZY = {
+    "flow": "prefect_trio_client.runs",
+    "get_run_logger": "prefect_trio_client.runs",
+    "task": "prefect_trio_client.runs",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'prefect_trio_client' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
 __all__ = [
     "ClientClosedError",
     "ClientSettings",
@@ -36,4 +62,7 @@ __all__ = [
     "ServerType",
     "__version__",
     "determine_server_type",
+    "flow",
+    "get_run_logger",
+    "task",
 ]

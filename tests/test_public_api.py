@@ -74,15 +74,31 @@ def test_seed_names_import() -> None:
 
 
 def test_top_level_reexports_are_the_same_objects() -> None:
-    from prefect_trio_client import base, exceptions, settings
+    from prefect_trio_client import base, exceptions, runs, settings
 
     for attribute in prefect_trio_client.__all__:
         if attribute == "__version__":
             continue
         value = getattr(prefect_trio_client, attribute)
-        homes = [m for m in (base, exceptions, settings) if getattr(m, attribute, None) is value]
+        modules = (base, exceptions, runs, settings)
+        homes = [m for m in modules if getattr(m, attribute, None) is value]
         assert homes, f"{attribute} is not the object of its home module"
 
 
 def test_package_ships_py_typed() -> None:
     assert importlib.resources.files("prefect_trio_client").joinpath("py.typed").is_file()
+
+
+def test_run_tracking_names_load_on_first_use() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, prefect_trio_client as p;"
+        "assert 'prefect_trio_client.runs' not in sys.modules;"
+        "from prefect_trio_client import flow, task, get_run_logger;"
+        "assert flow is sys.modules['prefect_trio_client.runs'].flow;"
+        "p.nothing_here"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert "has no attribute 'nothing_here'" in result.stderr, result.stderr

@@ -33,6 +33,7 @@ __all__ = [
     "count_flow_runs",
     "create_flow_run",
     "delete_flow_run",
+    "post_flow_run",
     "read_flow_run",
     "read_flow_run_states",
     "read_flow_runs",
@@ -81,7 +82,16 @@ def create_flow_run(
         empirical_policy=FlowRunPolicy(retries=0, retry_delay=0),
         labels=labels or {},
     )
-    response = yield Request("POST", "/flow_runs/", json=body(create), idempotent=True)
+    return (yield from post_flow_run(create))
+
+
+def post_flow_run(create: FlowRunCreate) -> Plan[FlowRun]:
+    """Create the flow run `create` describes (the run engine sets fields that
+    `create_flow_run` keeps as Prefect's client has them). An idempotency key makes the
+    request safe to re-send."""
+    response = yield Request(
+        "POST", "/flow_runs/", json=body(create), idempotent=create.idempotency_key is not None
+    )
     return parse(FlowRun, response)
 
 

@@ -25,6 +25,7 @@ from prefect_trio_client.schemas.sorting import TaskRunSort
 __all__ = [
     "create_task_run",
     "delete_task_run",
+    "post_task_run",
     "read_task_run",
     "read_task_run_states",
     "read_task_runs",
@@ -59,8 +60,13 @@ def create_task_run(
         tags=list(tags or []),
         empirical_policy=TaskRunPolicy(),
     )
+    return (yield from post_task_run(create))
+
+
+def post_task_run(create: TaskRunCreate) -> Plan[TaskRun]:
+    """Create the task run `create` describes (see `create_task_run` on re-sends)."""
     response = yield Request(
-        "POST", "/task_runs/", json=body(create), idempotent=flow_run_id is not None
+        "POST", "/task_runs/", json=body(create), idempotent=create.flow_run_id is not None
     )
     return parse(TaskRun, response)
 

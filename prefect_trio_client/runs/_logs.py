@@ -1,0 +1,234 @@
+"""Run logs: a logger bound to a run, and one shipper task per outermost run.
+
+Records reach the shipper through a logging handler, so they pass the logger's level and
+filters like any record, and also reach the program's own handlers (the console). The
+handler only appends to a bounded queue (a lock and a deque: it is called from worker
+threads too, and never waits for the event loop). The shipper, a task in the outermost
+run's nursery, sends what is queued to ``POST /logs/`` in batches: when a batch is full, at
+every interval, and once more when the run ends. When the API cannot take them, records
+are dropped and counted, with one warning: logging never fails a run.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import deque
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+from uuid import UUID
+
+import anyio
+
+if TYPE_CHECKING:
+    from prefect_trio_client.orchestration.client import PrefectClient
+
+__all__ = [
+    "FLOW_RUN_LOGGER",
+    "TASK_RUN_LOGGER",
+    "LogShipper",
+    "RunLogger",
+    "install_handler",
+]
+
+#: Prefect's logger names: records keep them as their ``name`` on the server.
+FLOW_RUN_LOGGER = "prefect.flow_runs"
+TASK_RUN_LOGGER = "prefect.task_runs"
+
+#: Where the shipper itself reports (never shipped: it would feed on its own failures).
+_own_logger = logging.getLogger("prefect_trio_client.runs")
+
+_SHIPPER_ATTRIBUTE = "_prefect_trio_client_shipper"
+
+
+class LogShipper:
+    """Batches a run tree's log records to the API from one task (`run`).
+
+    Args:
+        client: The client the records are sent with.
+        batch_size: Send as soon as this many records wait.
+        interval: Send what waits at least this often, in seconds.
+        max_queue: Records beyond this many waiting are dropped (and counted).
+        flush_timeout: The most time `run` spends on the last send after `close`.
+    """
+
+    def __init__(
+        self,
+        client: PrefectClient,
+        *,
+        batch_size: int = 200,
+        interval: float = 2.0,
+        max_queue: int = 10_000,
+        flush_timeout: float = 10.0,
+    ) -> None:
+        self._client = client
+        self.batch_size = batch_size
+        self.interval = interval
+        self.max_queue = max_queue
+        self.flush_timeout = flush_timeout
+        self._queue: deque[dict[str, Any]] = deque()
+        self._lock = threading.Lock()
+        self._wake = anyio.Event()
+        self._closed = False
+        self._loop_thread: int | None = None
+        self._warned = False
+        #: Records that never reached the server (a full queue, a failed send, a closed shipper).
+        self.dropped = 0
+        #: Records the server accepted.
+        self.sent = 0
+
+    def put(self, entry: dict[str, Any]) -> None:
+        """Queue one record (a `LogCreate` as JSON); never blocks, from any thread."""
+        with self._lock:
+            if self._closed or len(self._queue) >= self.max_queue:
+                self._drop(1, "the log queue is full" if not self._closed else "the run ended")
+                return
+            self._queue.append(entry)
+            full = len(self._queue) >= self.batch_size
+        if full and threading.get_ident() == self._loop_thread:
+            # anyio's Event is not thread-safe: other threads wait for the interval.
+            self._wake.set()
+
+    async def run(
+        self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
+    ) -> None:
+        """Send batches until `close`, then flush within `flush_timeout`. Never raises
+        (but is cancelled like any task)."""
+        self._loop_thread = threading.get_ident()
+        task_status.started()
+        try:
+            while not self._closed:
+                with anyio.move_on_after(self.interval):
+                    await self._wake.wait()
+                self._wake = anyio.Event()
+                await self._send_waiting()
+        finally:  # closed, or cancelled with the run: send what waits, within a bound
+            with anyio.CancelScope(shield=True) as scope:
+                scope.deadline = anyio.current_time() + self.flush_timeout
+                await self._send_waiting()
+            with self._lock:
+                self._closed = True
+                if self._queue:
+                    self._drop(len(self._queue), "the API did not take them before the run ended")
+                    self._queue.clear()
+
+    def close(self) -> None:
+        """Stop taking records; `run` sends what waits and returns."""
+        with self._lock:
+            self._closed = True
+        self._wake.set()
+
+    async def _send_waiting(self) -> None:
+        while True:
+            with self._lock:
+                batch = [
+                    self._queue.popleft() for _ in range(min(self.batch_size, len(self._queue)))
+                ]
+            if not batch:
+                return
+            try:
+                await self._client.create_logs(batch)
+            except Exception as exc:
+                with self._lock:
+                    self._drop(len(batch), f"the API refused them ({type(exc).__name__}: {exc})")
+                return
+            except BaseException:
+                # Cancelled mid-send: the server may have them, so they are not sent again
+                # (that could duplicate them); counted as dropped.
+                with self._lock:
+                    self._drop(len(batch), "the run was cancelled while they were being sent")
+                raise
+            self.sent += len(batch)
+
+    def _drop(self, count: int, why: str) -> None:
+        # Called with the lock held.
+        self.dropped += count
+        if not self._warned:
+            self._warned = True
+            _own_logger.warning(
+                "run logs are being dropped (%d so far): %s; the run goes on", self.dropped, why
+            )
+
+
+class _ShippingHandler(logging.Handler):
+    """Hands records that carry a shipper (set by `RunLogger`) to that shipper."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        shipper: LogShipper | None = getattr(record, _SHIPPER_ATTRIBUTE, None)
+        if shipper is None:
+            return
+        try:
+            message = self.format(record)
+        except Exception:
+            self.handleError(record)
+            return
+        shipper.put(
+            {
+                "name": record.name,
+                "level": record.levelno,
+                "message": message,
+                "timestamp": _iso(record.created),
+                "flow_run_id": _str_or_none(getattr(record, "flow_run_id", None)),
+                "task_run_id": _str_or_none(getattr(record, "task_run_id", None)),
+            }
+        )
+
+
+def _iso(created: float) -> str:
+    return datetime.fromtimestamp(created, tz=timezone.utc).isoformat()
+
+
+def _str_or_none(value: object) -> str | None:
+    return None if value is None else str(value)
+
+
+_install_lock = threading.Lock()
+_installed: list[logging.Handler] = []  # the handler, once installed
+
+
+def install_handler() -> None:
+    """Attach the shipping handler to Prefect's two run loggers, once per process.
+
+    Their level is set to INFO when the program has not set one, as Prefect does, so
+    ``logger.info`` in a run is shipped without any logging configuration.
+    """
+    with _install_lock:
+        if _installed:
+            return
+        handler = _ShippingHandler()
+        handler.setFormatter(logging.Formatter("%(message)s"))  # and the traceback
+        for name in (FLOW_RUN_LOGGER, TASK_RUN_LOGGER):
+            logger = logging.getLogger(name)
+            if logger.level == logging.NOTSET:
+                logger.setLevel(logging.INFO)
+            logger.addHandler(handler)
+        _installed.append(handler)
+
+
+class RunLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
+    """A logger bound to one flow or task run: its records are shipped to that run.
+
+    The binding is made when the logger is created, so records logged from worker
+    threads (``anyio.to_thread.run_sync``) still reach the right run.
+    """
+
+    def __init__(
+        self,
+        logger: logging.Logger,
+        shipper: LogShipper,
+        *,
+        flow_run_id: UUID | None,
+        task_run_id: UUID | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
+        bound = {
+            **(extra or {}),
+            "flow_run_id": flow_run_id,
+            "task_run_id": task_run_id,
+            _SHIPPER_ATTRIBUTE: shipper,
+        }
+        super().__init__(logger, bound)
+
+    def process(self, msg: Any, kwargs: Any) -> tuple[Any, Any]:
+        kwargs["extra"] = {**(kwargs.get("extra") or {}), **(self.extra or {})}
+        return msg, kwargs

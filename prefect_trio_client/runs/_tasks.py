@@ -1,0 +1,220 @@
+"""`@task`: an async function whose calls are task runs."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Coroutine, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, overload
+from uuid import uuid4
+
+import httpx
+
+from prefect_trio_client import states
+from prefect_trio_client.exceptions import PrefectHTTPStatusError
+from prefect_trio_client.runs._context import (
+    FlowRunContext,
+    RunTree,
+    TaskRunContext,
+    current_run,
+    flow_run_context,
+)
+from prefect_trio_client.runs._decorated import Decorated
+from prefect_trio_client.runs._engine import describe, execute
+from prefect_trio_client.runs._errors import TaskRunTimeoutError
+from prefect_trio_client.runs._prints import prints_to_run_logs
+from prefect_trio_client.runs._tree import in_run_tree, unreachable
+
+if TYPE_CHECKING:
+    from prefect_trio_client.orchestration.client import PrefectClient
+    from prefect_trio_client.schemas.objects import State, TaskRun
+
+__all__ = ["Task", "task"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+TaskRunName = str | Callable[[dict[str, Any]], str]
+
+
+class Task(Decorated[P, R]):
+    """An async function whose every call is a task run (see `task`)."""
+
+    kind = "task"
+
+    def __init__(
+        self,
+        fn: Callable[P, Coroutine[Any, Any, R]],
+        *,
+        task_run_name: TaskRunName | None = None,
+        log_prints: bool | None = None,
+        **options: Any,
+    ) -> None:
+        super().__init__(fn, log_prints=bool(log_prints), **options)
+        self._given = {**options, "task_run_name": task_run_name, "log_prints": log_prints}
+        self.task_run_name = task_run_name
+        self._inherit_log_prints = log_prints is None
+
+    async def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
+        return_state = self._split_return_state(kwargs)
+        parameters = self._parameters(args, kwargs)
+        parent = current_run.get()
+        if parent is not None:
+            result = await self._run(parent.tree, parameters, return_state)
+        else:
+            result = await in_run_tree(
+                f"task {self.name!r}",
+                lambda tree: self._run(tree, parameters, return_state),
+            )
+        return result  # type: ignore[no-any-return]
+
+    async def _run(self, tree: RunTree, parameters: dict[str, Any], return_state: bool) -> Any:
+        flow = flow_run_context()
+        if self.validate_parameters:
+            parameters = self.signature.validate(parameters)
+        task_run = await self._create_run(tree, flow, parameters)
+        log_prints = self.options.log_prints
+        if self._inherit_log_prints:
+            log_prints = flow.log_prints if flow is not None else False
+        context = TaskRunContext(tree, task_run, self.name, flow, log_prints)
+        token = current_run.set(context)
+        try:
+            logger = context.logger()
+            reporter = _TaskRunReporter(tree.client, task_run)
+            body = self._body(parameters)
+            with prints_to_run_logs() if log_prints else contextlib.nullcontext():
+                outcome = await execute(reporter, body, self.options, logger, TaskRunTimeoutError)
+        finally:
+            current_run.reset(token)
+        if return_state:
+            return outcome.state
+        if outcome.error is not None:
+            raise outcome.error
+        return outcome.value
+
+    async def _create_run(
+        self, tree: RunTree, flow: FlowRunContext | None, parameters: dict[str, Any]
+    ) -> TaskRun:
+        if flow is not None:
+            dynamic_key = flow.next_dynamic_key(self.key)
+            default_name = f"{self.name}-{dynamic_key}"
+        else:  # as Prefect names a task run of no flow run
+            dynamic_key = f"{self.key}-{uuid4().hex}"
+            default_name = self.name
+        name = self._run_name(parameters, default_name)
+        try:
+            return await tree.client.create_task_run(
+                flow_run_id=flow.flow_run.id if flow is not None else None,
+                task_key=self.key,
+                dynamic_key=dynamic_key,
+                name=name,
+                state=states.Pending(),
+                task_inputs={parameter: [] for parameter in parameters},
+                tags=self.tags,
+            )
+        except (httpx.TransportError, PrefectHTTPStatusError) as exc:
+            raise unreachable(f"task {self.name!r}", exc) from exc
+
+    def _run_name(self, parameters: dict[str, Any], default: str) -> str:
+        if self.task_run_name is None:
+            return default
+        if callable(self.task_run_name):
+            return str(self.task_run_name(parameters))
+        try:
+            return self.task_run_name.format(**parameters)
+        except (KeyError, IndexError, ValueError) as exc:
+            raise ValueError(
+                f"task_run_name {self.task_run_name!r} of task {self.name!r} does not format"
+                f" with the call's parameters {sorted(parameters)}: {exc!r}"
+            ) from None
+
+
+class _TaskRunReporter:
+    label = "Task run"
+    client_side_retries = True  # as Prefect's task engine retries
+
+    def __init__(self, client: PrefectClient, task_run: TaskRun) -> None:
+        self._client = client
+        self.run_id = task_run.id
+        self.run_name = task_run.name
+
+    async def propose(self, state: State, *, force: bool = False, max_wait: float = 300.0) -> State:
+        return await self._client.propose_state(
+            state, task_run_id=self.run_id, force=force, max_wait=max_wait
+        )
+
+    def failed_message(self, error: BaseException) -> str:
+        return f"Task run encountered an exception {describe(error)}"  # sic: no colon
+
+
+@overload
+def task(__fn: Callable[P, Coroutine[Any, Any, R]]) -> Task[P, R]: ...
+
+
+@overload
+def task(
+    *,
+    name: str | None = None,
+    version: str | None = None,
+    description: str | None = None,
+    tags: Iterable[str] | None = None,
+    retries: int = 0,
+    retry_delay_seconds: float | Sequence[float] = 0.0,
+    timeout_seconds: float | None = None,
+    log_prints: bool | None = None,
+    validate_parameters: bool = False,
+    task_run_name: TaskRunName | None = None,
+) -> Callable[[Callable[P, Coroutine[Any, Any, R]]], Task[P, R]]: ...
+
+
+def task(
+    __fn: Callable[P, Coroutine[Any, Any, R]] | None = None,
+    *,
+    name: str | None = None,
+    version: str | None = None,
+    description: str | None = None,
+    tags: Iterable[str] | None = None,
+    retries: int = 0,
+    retry_delay_seconds: float | Sequence[float] = 0.0,
+    timeout_seconds: float | None = None,
+    log_prints: bool | None = None,
+    validate_parameters: bool = False,
+    task_run_name: TaskRunName | None = None,
+) -> Task[P, R] | Callable[[Callable[P, Coroutine[Any, Any, R]]], Task[P, R]]:
+    """Make an async function a task: each call is a task run of the current flow run
+    (or, outside any flow, a task run of its own), with the same states, retries,
+    timeout and cancellation rules as a flow run. Calls run in the caller's own task:
+    start them in your nursery or task group to run them concurrently.
+
+    Args:
+        name: The task's name (the function's name by default).
+        version: Kept on the task.
+        description: The function's docstring by default.
+        tags: Given to every task run.
+        retries: How many times a run that raised is run again.
+        retry_delay_seconds: Seconds before each retry (a list gives one per retry).
+        timeout_seconds: A run that takes longer is cancelled and fails as TimedOut
+            (`TaskRunTimeoutError`).
+        log_prints: ``print()`` in the run also goes to its logs (by default, as its flow).
+        validate_parameters: Check and coerce arguments by their annotations first.
+        task_run_name: A format string over the parameters (``"load-{table}"``) or a
+            function of the parameters; ``"<name>-<dynamic key>"`` by default.
+    """
+
+    def decorate(fn: Callable[P, Coroutine[Any, Any, R]]) -> Task[P, R]:
+        return Task(
+            fn,
+            name=name,
+            version=version,
+            description=description,
+            tags=tags,
+            retries=retries,
+            retry_delay_seconds=retry_delay_seconds,
+            timeout_seconds=timeout_seconds,
+            log_prints=log_prints,
+            validate_parameters=validate_parameters,
+            task_run_name=task_run_name,
+        )
+
+    if __fn is not None:
+        return decorate(__fn)
+    return decorate

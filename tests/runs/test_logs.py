@@ -1,0 +1,145 @@
+"""The log shipper on virtual time, with a fake client."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+import anyio
+import pytest
+import trio.testing
+
+from prefect_trio_client.runs._logs import LogShipper
+from tests.virtual_clock import new_virtual_time_loop
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture(params=["asyncio", "trio"])
+def anyio_backend(request: pytest.FixtureRequest) -> tuple[str, dict[str, Any]]:
+    if request.param == "trio":
+        return ("trio", {"clock": trio.testing.MockClock(autojump_threshold=0)})
+    return ("asyncio", {"loop_factory": new_virtual_time_loop})
+
+
+class FakeClient:
+    def __init__(self) -> None:
+        self.batches: list[tuple[float, list[dict[str, Any]]]] = []
+        self.fail = False
+        self.hang = False
+
+    async def create_logs(self, entries: list[dict[str, Any]]) -> None:
+        if self.hang:
+            await anyio.sleep_forever()
+        if self.fail:
+            raise ConnectionError("the API is down")
+        self.batches.append((anyio.current_time(), list(entries)))
+
+
+def entry(n: int) -> dict[str, Any]:
+    return {"name": "x", "level": 20, "message": str(n), "timestamp": "t"}
+
+
+async def test_a_full_batch_goes_at_once_and_the_rest_at_the_interval() -> None:
+    client = FakeClient()
+    shipper = LogShipper(client, batch_size=3, interval=2.0)  # type: ignore[arg-type]
+    async with anyio.create_task_group() as group:
+        await group.start(shipper.run)
+        await anyio.sleep(0.5)
+        start = anyio.current_time()
+        for n in range(3):
+            shipper.put(entry(n))
+        shipper.put(entry(3))  # queued before the shipper woke: goes with them
+        await anyio.sleep(0.1)
+        assert [(t - start, len(b)) for t, b in client.batches] == [(0, 3), (0, 1)]
+        shipper.put(entry(4))  # not a full batch: waits for the interval
+        await anyio.sleep(1)
+        assert len(client.batches) == 2
+        await anyio.sleep(1)
+        assert [len(b) for _, b in client.batches] == [3, 1, 1]
+        shipper.close()
+    assert shipper.sent == 5 and shipper.dropped == 0
+
+
+async def test_close_flushes_what_waits() -> None:
+    client = FakeClient()
+    shipper = LogShipper(client, interval=60)  # type: ignore[arg-type]
+    async with anyio.create_task_group() as group:
+        await group.start(shipper.run)
+        shipper.put(entry(1))
+        shipper.close()
+    assert [len(b) for _, b in client.batches] == [1]
+    assert anyio.current_time() < 60
+
+
+async def test_records_from_threads_are_taken_without_waiting() -> None:
+    client = FakeClient()
+    shipper = LogShipper(client, interval=1)  # type: ignore[arg-type]
+    async with anyio.create_task_group() as group:
+        await group.start(shipper.run)
+
+        def many() -> None:
+            for n in range(50):
+                shipper.put(entry(n))
+            assert threading.current_thread() is not threading.main_thread()
+
+        await anyio.to_thread.run_sync(many)
+        shipper.close()
+    assert sum(len(b) for _, b in client.batches) == 50
+
+
+async def test_a_full_queue_drops_and_counts_with_one_warning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    client = FakeClient()
+    shipper = LogShipper(client, max_queue=2, interval=60)  # type: ignore[arg-type]
+    with caplog.at_level(logging.WARNING, "prefect_trio_client.runs"):
+        for n in range(5):
+            shipper.put(entry(n))
+    assert shipper.dropped == 3
+    warnings = [r for r in caplog.records if "dropped" in r.getMessage()]
+    assert len(warnings) == 1 and "full" in warnings[0].getMessage()
+
+
+async def test_an_api_that_refuses_logs_costs_records_not_the_run(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    client = FakeClient()
+    client.fail = True
+    shipper = LogShipper(client, interval=1)  # type: ignore[arg-type]
+    async with anyio.create_task_group() as group:
+        await group.start(shipper.run)
+        shipper.put(entry(1))
+        await anyio.sleep(1.5)
+        shipper.put(entry(2))
+        shipper.close()
+    assert shipper.dropped == 2 and shipper.sent == 0
+    assert len([r for r in caplog.records if "dropped" in r.getMessage()]) == 1
+
+
+async def test_the_last_flush_is_bounded_even_when_cancelled() -> None:
+    client = FakeClient()
+    client.hang = True
+    shipper = LogShipper(client, interval=60, flush_timeout=5)  # type: ignore[arg-type]
+    with anyio.CancelScope() as scope:
+        async with anyio.create_task_group() as group:
+            await group.start(shipper.run)
+            shipper.put(entry(1))  # not a full batch: waits for the interval
+            scope.cancel()  # the run is cancelled: the shipper still tries, 5 s at most
+    assert scope.cancelled_caught
+    assert anyio.current_time() == pytest.approx(5)
+    assert shipper.dropped == 1
+
+
+async def test_a_batch_cut_off_mid_send_is_counted_not_sent_twice() -> None:
+    client = FakeClient()
+    client.hang = True
+    shipper = LogShipper(client, batch_size=1, interval=60)  # type: ignore[arg-type]
+    with anyio.CancelScope() as scope:
+        async with anyio.create_task_group() as group:
+            await group.start(shipper.run)
+            shipper.put(entry(1))  # a full batch: sent at once, and hangs
+            await anyio.sleep(1)
+            scope.cancel()
+    assert shipper.dropped == 1 and client.batches == []
