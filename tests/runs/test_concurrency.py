@@ -48,7 +48,7 @@ async def test_slots_are_held_for_the_block_and_given_back() -> None:
 async def test_a_full_limit_waits_within_the_timeout() -> None:
     await make_limit("one", 1)
     async with concurrency("one"):
-        with pytest.raises(AcquireConcurrencySlotTimeoutError, match="0.3 second"):
+        with pytest.raises(AcquireConcurrencySlotTimeoutError, match=r"0\.3 second"):
             async with concurrency("one", timeout_seconds=0.3):
                 raise AssertionError("must not get the slot")
     assert await active_slots("one") == 0
@@ -157,9 +157,7 @@ class FakeLeaseClient:
     "anyio_backend",
     [
         pytest.param(("asyncio", {"loop_factory": new_virtual_time_loop}), id="asyncio"),
-        pytest.param(
-            ("trio", {"clock": trio.testing.MockClock(autojump_threshold=0)}), id="trio"
-        ),
+        pytest.param(("trio", {"clock": trio.testing.MockClock(autojump_threshold=0)}), id="trio"),
     ],
 )
 async def test_the_lease_is_renewed_every_three_quarters_of_its_duration(

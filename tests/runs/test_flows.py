@@ -41,7 +41,8 @@ async def test_a_flow_run_is_recorded_pending_running_completed() -> None:
     assert run.tags == ["t1"]
     assert run.flow_version == "1.2"
     assert run.run_count == 1
-    assert run.start_time is not None and run.end_time is not None
+    assert run.start_time is not None
+    assert run.end_time is not None
     assert await state_names(flow_run_id=run.id) == ["Pending", "Running", "Completed"]
 
 
@@ -62,7 +63,8 @@ async def test_an_exception_fails_the_run_and_reaches_the_caller_unchanged() -> 
     assert run.state.message == "Flow run encountered an exception: Boom: it broke"
     errors = [entry.message for entry in await logs(run.id) if entry.level == 40]
     tracebacks = [message for message in errors if "Traceback" in message]
-    assert len(tracebacks) == 1 and "it broke" in tracebacks[0]
+    assert len(tracebacks) == 1
+    assert "it broke" in tracebacks[0]
     assert tracebacks[0].startswith("Encountered exception during execution: Boom('it broke')")
     assert "Finished in state Failed('Flow run encountered an exception: Boom: it broke')" in errors
 
@@ -76,8 +78,10 @@ async def test_return_state_gives_the_final_state_instead() -> None:
 
     completed = await maybe(False, return_state=True)
     failed = await maybe(True, return_state=True)
-    assert isinstance(completed, State) and completed.type is StateType.COMPLETED
-    assert isinstance(failed, State) and failed.type is StateType.FAILED
+    assert isinstance(completed, State)
+    assert completed.type is StateType.COMPLETED
+    assert isinstance(failed, State)
+    assert failed.type is StateType.FAILED
 
 
 async def test_retries_run_the_body_again_after_awaiting_retry() -> None:
@@ -126,7 +130,7 @@ async def test_a_timeout_fails_the_run_as_timed_out() -> None:
         await anyio.sleep(60)
 
     start = anyio.current_time()
-    with pytest.raises(FlowRunTimeoutError, match="Scope timed out after 0.2 second"):
+    with pytest.raises(FlowRunTimeoutError, match=r"Scope timed out after 0\.2 second"):
         await slow()
     assert anyio.current_time() - start < 30
     run = await only_flow_run("slow")
@@ -202,7 +206,8 @@ async def test_parameters_are_validated_and_coerced_by_annotation() -> None:
     assert seen == [3]
     runs = sorted(await flow_runs("typed"), key=lambda r: r.created or r.id)
     assert [r.state_type for r in runs] == [StateType.COMPLETED, StateType.FAILED]
-    assert runs[1].state is not None and runs[1].state.message is not None
+    assert runs[1].state is not None
+    assert runs[1].state.message is not None
     assert runs[1].state.message.startswith("Validation of flow parameters failed")
 
 
@@ -251,7 +256,8 @@ async def test_log_prints_ships_print_output_of_the_run(capsys: pytest.CaptureFi
     assert builtins.print is original
     assert "hello from the run" in capsys.readouterr().out
     chatty_logs = [e.message for e in await logs((await only_flow_run("chatty")).id)]
-    assert "hello from the run" in chatty_logs and "and a warning" in chatty_logs
+    assert "hello from the run" in chatty_logs
+    assert "and a warning" in chatty_logs
     quiet_logs = [e.message for e in await logs((await only_flow_run("quiet")).id)]
     assert "not shipped" not in quiet_logs
 
@@ -291,6 +297,5 @@ def test_a_sync_function_is_refused_with_a_clear_error() -> None:
 
     with pytest.raises(TypeError, match="async function"):
         flow(plain)  # type: ignore[arg-type]
-    with warnings.catch_warnings():
-        with pytest.raises(ValueError, match="retries"):
-            flow(retries=-1)(test_a_flow_run_is_recorded_pending_running_completed)
+    with warnings.catch_warnings(), pytest.raises(ValueError, match="retries"):
+        flow(retries=-1)(test_a_flow_run_is_recorded_pending_running_completed)

@@ -59,7 +59,8 @@ async def test_a_full_batch_goes_at_once_and_the_rest_at_the_interval() -> None:
         await anyio.sleep(1)
         assert [len(b) for _, b in client.batches] == [3, 1, 1]
         shipper.close()
-    assert shipper.sent == 5 and shipper.dropped == 0
+    assert shipper.sent == 5
+    assert shipper.dropped == 0
 
 
 async def test_close_flushes_what_waits() -> None:
@@ -99,7 +100,8 @@ async def test_a_full_queue_drops_and_counts_with_one_warning(
             shipper.put(entry(n))
     assert shipper.dropped == 3
     warnings = [r for r in caplog.records if "dropped" in r.getMessage()]
-    assert len(warnings) == 1 and "full" in warnings[0].getMessage()
+    assert len(warnings) == 1
+    assert "full" in warnings[0].getMessage()
 
 
 async def test_an_api_that_refuses_logs_costs_records_not_the_run(
@@ -114,7 +116,8 @@ async def test_an_api_that_refuses_logs_costs_records_not_the_run(
         await anyio.sleep(1.5)
         shipper.put(entry(2))
         shipper.close()
-    assert shipper.dropped == 2 and shipper.sent == 0
+    assert shipper.dropped == 2
+    assert shipper.sent == 0
     assert len([r for r in caplog.records if "dropped" in r.getMessage()]) == 1
 
 
@@ -142,4 +145,5 @@ async def test_a_batch_cut_off_mid_send_is_counted_not_sent_twice() -> None:
             shipper.put(entry(1))  # a full batch: sent at once, and hangs
             await anyio.sleep(1)
             scope.cancel()
-    assert shipper.dropped == 1 and client.batches == []
+    assert shipper.dropped == 1
+    assert client.batches == []

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
 import sys
 from pathlib import Path
 
+import anyio
 import pytest
 
 from prefect_trio_client.schemas.objects import StateType
@@ -29,11 +29,11 @@ def readme_flow_example() -> str:
 async def test_the_readme_flow_example_runs() -> None:
     code = readme_flow_example()
     assert len(code.strip().splitlines()) <= 20
-    result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, env=dict(os.environ)
+    result = await anyio.run_process(
+        [sys.executable, "-c", code], env=dict(os.environ), check=False
     )
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "done"
+    assert result.returncode == 0, result.stderr.decode()
+    assert result.stdout.decode().strip() == "done"
     run = await only_flow_run("crawl")
     assert run.state_type is StateType.COMPLETED
     fetched = await task_runs(run.id)

@@ -112,7 +112,7 @@ async def test_task_run_names_format_the_parameters() -> None:
 
     await load("users")
     await calc(4)
-    with pytest.raises(ValueError, match="bad-\\{missing\\}.*'n'"):
+    with pytest.raises(ValueError, match=r"bad-\{missing\}.*'n'"):
         await bad(1)
     assert sorted(run.name for run in await task_runs()) == ["calc-8", "load-users"]
 
