@@ -86,6 +86,8 @@ def typecheck(session: nox.Session) -> None:
 EXAMPLES: list[list[str]] = [
     ["examples/quickstart.py"],
     ["examples/quickstart.py", "--backend", "asyncio"],
+    ["examples/etl_pipeline.py"],
+    ["examples/etl_pipeline.py", "--backend", "asyncio"],
     ["examples/retrying_client.py"],
     ["examples/retrying_client.py", "--backend", "asyncio"],
     ["examples/stress_nested_contexts.py", "--backend", "trio", "--tasks", "300"],
@@ -161,6 +163,20 @@ def interop(session: nox.Session) -> None:
                     "PREFECT_TRIO_CLIENT_INTEROP_CSRF": "1" if csrf else "0",
                 },
             )
+    # Prefect's own engine reports task runs as events, which only a server with its
+    # services records: the engine-against-engine comparison runs against one.
+    with _prefect_server(session, prefect, csrf=False, services=True) as server:
+        session.run(
+            "pytest",
+            "tests/interop/test_engine_records.py",
+            "-p",
+            "no:randomly",
+            *session.posargs,
+            env={
+                "PREFECT_TRIO_CLIENT_INTEROP_API_URL": server.api_url,
+                "PREFECT_TRIO_CLIENT_INTEROP_SERVICES": "1",
+            },
+        )
 
 
 LOAD_CLIENTS = ("prefect", "trio", "asyncio")
@@ -282,9 +298,17 @@ class PrefectServer(NamedTuple):
 
 @contextlib.contextmanager
 def _prefect_server(
-    session: nox.Session, prefect: str, *, csrf: bool, extra_env: dict[str, str] | None = None
+    session: nox.Session,
+    prefect: str,
+    *,
+    csrf: bool,
+    extra_env: dict[str, str] | None = None,
+    services: bool = False,
 ) -> Iterator[PrefectServer]:
-    """Start `prefect server start` on 127.0.0.1, wait for /api/health, stop it by PID."""
+    """Start `prefect server start` on 127.0.0.1, wait for /api/health, stop it by PID.
+
+    Without `services` it runs ``--no-services``; with them it also records task runs
+    from events, as Prefect's own engine needs."""
     home = Path(tempfile.mkdtemp(prefix="prefect-interop-"))
     port = _free_port()
     api_url = f"http://127.0.0.1:{port}/api"
@@ -298,7 +322,8 @@ def _prefect_server(
     }
     log_path = home / "server.log"
     command = [prefect, "server", "start", "--host", "127.0.0.1", "--port", str(port)]
-    command.append("--no-services")
+    if not services:
+        command.append("--no-services")
     session.log(f"starting {' '.join(command)} (CSRF {'on' if csrf else 'off'})")
     started = time.monotonic()
     with log_path.open("wb") as log:

@@ -16,7 +16,8 @@ a request takes a slot before it is sent and gives it back with what it learned.
 - **Memory of the ceiling.** A SQLite-backed Prefect server answers 503 as soon as two
   write transactions overlap, and each 503 costs it as much as real work: measured, one
   request in flight finished a workload twice as fast as two. So the limit remembers where
-  the last overload came (the *ceiling*) and approaches it patiently: below it, one slot
+  the last overload came (the *ceiling*: a 503 or 429, or a latency past the tolerance,
+  which is how such a server's queueing shows first) and approaches it patiently: below it, one slot
   per round of successes; within one slot of it, one per ``patience`` rounds, and every
   overload met again at the same ceiling doubles the patience (up to 1024 rounds). A
   server that never answers 503 has no ceiling; one that gets better is found again
@@ -219,6 +220,8 @@ class AdaptiveLimit:
                     and math.isfinite(best)
                     and latency > max(best, 1e-4) * self.latency_tolerance
                 ):
+                    if slot.epoch == self._epoch:
+                        self._remember_ceiling()  # queueing at this level is overload too
                     self._decrease(slot, 0.9)
                 elif self.in_flight + 1 >= self.capacity:  # grow only a limit in use
                     self._grow()

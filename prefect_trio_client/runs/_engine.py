@@ -32,6 +32,8 @@ __all__ = [
 
 T = TypeVar("T")
 
+_own_logger = logging.getLogger("prefect_trio_client.runs")
+
 #: The most time spent reporting Cancelled or Crashed after the run was interrupted.
 REPORT_TIMEOUT = 10.0
 
@@ -135,13 +137,13 @@ async def execute(
             logger.error("%s%s", described, exhausted, exc_info=error)
             if timed_out:
                 logger.error("%s", failed.message)
-            final = await reporter.propose(failed)
+            final = await _report_failure(reporter, failed)
         else:
             if timed_out:
                 logger.error("%s", failed.message)
             else:
                 logger.error("Encountered exception during execution: %r", error, exc_info=error)
-            final = await reporter.propose(failed)
+            final = await _report_failure(reporter, failed)
             if final.is_scheduled():  # the server's retry: AwaitingRetry until its time
                 logger.info(
                     "Received non-final state %r when proposing final state %r and will"
@@ -167,6 +169,22 @@ async def _enter_running(
             + (f" ({state.message})" if state.message else "")
             + " to the proposal of Running"
         )
+
+
+async def _report_failure(reporter: Reporter, failed: State) -> State:
+    """Propose Failed; when that fails too, the run's own exception matters more: log
+    the report's failure and go on with the state we meant."""
+    try:
+        return await reporter.propose(failed)
+    except Exception as exc:
+        _own_logger.warning(
+            "could not report %s for %s %r: %s",
+            failed.name,
+            reporter.label.lower(),
+            reporter.run_name,
+            describe(exc),
+        )
+        return failed
 
 
 def _seconds_until(state: State) -> float:
@@ -227,7 +245,7 @@ async def _report_interrupted(
         try:
             await reporter.propose(state, force=True)
         except Exception as exc:
-            logging.getLogger("prefect_trio_client.runs").warning(
+            _own_logger.warning(
                 "could not report %s for %s %r: %s",
                 state.type.value,
                 reporter.label.lower(),

@@ -252,3 +252,19 @@ def test_retry_delay_lists_and_numbers() -> None:
     assert RunOptions(retry_delay_seconds=[1, 2]).retry_delay(1) == 1
     assert RunOptions(retry_delay_seconds=[1, 2]).retry_delay(9) == 2
     assert RunOptions(retry_delay_seconds=[]).retry_delay(1) == 0
+
+
+async def test_a_failed_failure_report_still_gives_the_caller_its_exception(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    reporter = FakeReporter()
+    reporter.fail_on = StateType.FAILED
+    error = Boom("original")
+
+    async def body() -> None:
+        raise error
+
+    outcome = await execute(reporter, body, RunOptions(), LOGGER, TaskRunTimeoutError)
+    assert outcome.error is error
+    assert outcome.state.type is StateType.FAILED
+    assert "could not report Failed for task run 'fake-0': ConnectionError" in caplog.text
