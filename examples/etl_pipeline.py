@@ -24,6 +24,7 @@ import tempfile
 from collections import Counter
 from pathlib import Path
 
+import _interrupt  # Ctrl-C: one line, exit status 130
 import anyio
 import anyio.to_thread
 
@@ -175,4 +176,4 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 if __name__ == "__main__":
     arguments = parse_args(sys.argv[1:])
-    sys.exit(anyio.run(main, arguments, backend=arguments.backend))
+    sys.exit(_interrupt.run(main, arguments, arguments.backend))

@@ -24,6 +24,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
+import _interrupt  # Ctrl-C: one line, exit status 130
 import anyio
 
 from prefect_trio_client import flow, get_run_logger, task
@@ -107,6 +108,7 @@ def table(rows: list[tuple[str, str]]) -> str:
 async def main(args: argparse.Namespace) -> int:
     tag = f"quickstart-{uuid.uuid4().hex[:8]}"
     tagged = pipeline.with_options(tags=[tag])  # to find this program's runs afterwards
+    print(f"running {args.runs} flow runs (Ctrl-C to stop)...", flush=True)
     start = anyio.current_time()
     async with anyio.create_task_group() as group:
         for index in range(args.runs):
@@ -176,4 +178,4 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 if __name__ == "__main__":
     arguments = parse_args(sys.argv[1:])
-    sys.exit(anyio.run(main, arguments, backend=arguments.backend))
+    sys.exit(_interrupt.run(main, arguments, arguments.backend))

@@ -90,10 +90,29 @@ class CsrfTokenCache:
         self.client_id = uuid.uuid4()
         self.token: str | None = None
         self.refresh_at = float("-inf")
+        #: The token's expiry as the server (or the program) stated it, for reading.
+        self.expiration: datetime | None = None
+        self._set_expiration: datetime | None = None
         self.fetches = 0
 
     def needs_fetch(self, now: float) -> bool:
+        if self._set_expiration is not None:  # given as a wall-clock time: place it once
+            seconds = (self._set_expiration - datetime.now(timezone.utc)).total_seconds()
+            self.refresh_at, self._set_expiration = now + seconds, None
         return self.enabled and (self.token is None or now >= self.refresh_at)
+
+    def set_token(self, token: str | None) -> None:
+        """A token given by the program (Prefect's ``client.csrf_token = ...``): used until
+        its expiration, when one is set, else until the server rejects it."""
+        self.token = token
+        self.refresh_at = float("inf")
+
+    def set_expiration(self, expiration: datetime | None) -> None:
+        """When the token given with `set_token` stops being used."""
+        self.expiration = expiration
+        self._set_expiration = expiration
+        if expiration is None:
+            self.refresh_at = float("inf")
 
     def wants_headers(self, method: str) -> bool:
         return self.enabled and method.upper() in CHANGE_METHODS
@@ -121,6 +140,8 @@ class CsrfTokenCache:
         lifetime = _lifetime(body)
         self.token = token
         self.refresh_at = now + lifetime - min(_REFRESH_MARGIN, lifetime / 10)
+        self.expiration = _server_time(body.get("expiration"))
+        self._set_expiration = None
         self.fetches += 1
 
     def invalidate(self, stale_token: str | None) -> None:

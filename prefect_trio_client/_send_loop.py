@@ -29,6 +29,7 @@ from typing import Any, Generic, TypeVar
 
 import httpx
 
+from prefect_trio_client._attribution import attribution_headers
 from prefect_trio_client._backpressure import AdaptiveLimit, Signal, Slot
 from prefect_trio_client._csrf import CsrfTokenCache, is_csrf_rejection, response_detail
 from prefect_trio_client._response import NOTE_EXTENSION, PrefectResponse
@@ -203,6 +204,7 @@ class SendLoop:
     def call(self, request: httpx.Request, *, deadline: float | None = None) -> Call:
         """The loop of one request; `deadline` is the parent call's (CSRF fetches)."""
         state = self._start(request, deadline)
+        request.headers.update(attribution_headers())
         resendable = safe_to_resend(request)
         if self.csrf.wants_headers(request.method):
             if self.csrf.needs_fetch(self.clock()):

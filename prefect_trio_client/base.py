@@ -28,8 +28,10 @@ import enum
 import logging
 import threading
 import time
+import uuid
 from collections.abc import Generator
 from contextlib import closing
+from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
 import anyio
@@ -216,6 +218,30 @@ class _SendLoopShell:
     def enable_csrf_support(self) -> bool:
         """Whether change requests carry CSRF headers (turns off for servers without CSRF)."""
         return self._loop.csrf.enabled
+
+    @property
+    def csrf_token(self) -> str | None:
+        """The CSRF token change requests carry (Prefect's attribute); settable: a token
+        set here is used until `csrf_token_expiration`, or until the server rejects it."""
+        return self._csrf.token
+
+    @csrf_token.setter
+    def csrf_token(self, token: str | None) -> None:
+        self._csrf.set_token(token)
+
+    @property
+    def csrf_token_expiration(self) -> datetime | None:
+        """When the token expires, as the server (or the program) said; settable."""
+        return self._csrf.expiration
+
+    @csrf_token_expiration.setter
+    def csrf_token_expiration(self, expiration: datetime | None) -> None:
+        self._csrf.set_expiration(expiration)
+
+    @property
+    def csrf_client_id(self) -> uuid.UUID:
+        """The id this client gives the server with its CSRF token."""
+        return self._csrf.client_id
 
     @property
     def retry_policy(self) -> RetryPolicy:

@@ -106,15 +106,20 @@ class LifespanStartupError(PrefectException, RuntimeError):
     """An ASGI app failed to start its lifespan; the cause is chained as ``__cause__``."""
 
 
-def _response_detail(response: httpx.Response) -> Any:
-    """The JSON ``detail`` of an error body, else the whole JSON body, else its text."""
+def _response_body(response: httpx.Response) -> Any:
+    """The JSON body, else the text body."""
     try:
-        body = response.json()
+        return response.json()
     except (ValueError, httpx.ResponseNotRead):
         try:
             return response.text
         except httpx.ResponseNotRead:
             return "<response body not read>"
+
+
+def _response_detail(response: httpx.Response) -> Any:
+    """The JSON ``detail`` of an error body, else the whole JSON body, else its text."""
+    body = _response_body(response)
     if isinstance(body, dict) and "detail" in body:
         return body["detail"]
     return body
@@ -134,8 +139,10 @@ def _format_detail(detail: Any) -> str:
 class PrefectHTTPStatusError(PrefectException, httpx.HTTPStatusError):
     """A response had an error status (4xx or 5xx).
 
-    The message follows Prefect's: httpx's message, then ``- Response: <detail>`` with the
-    detail rendered as JSON. The original `httpx.HTTPStatusError` is ``__cause__``.
+    The message follows Prefect's, on one line: httpx's message, `` - Response: <body>``
+    (left out when the body is empty), `` - For more information check: ...``. The body is
+    rendered as JSON where Prefect prints a Python repr, and a text body is shown where
+    Prefect leaves it out. The original `httpx.HTTPStatusError` is ``__cause__``.
 
     Attributes:
         status_code: The response's status code.
@@ -170,8 +177,9 @@ class PrefectHTTPStatusError(PrefectException, httpx.HTTPStatusError):
         request = error.request
         safe = str(error).replace(str(request.url), str(redacted_url(request.url)))
         first_line, *more_lines = safe.split("\n")
-        detail = _format_detail(_response_detail(response))
-        message = "\n".join([f"{first_line} - Response: {detail}", *more_lines])
+        body = _response_body(response)
+        shown = [] if body in (None, "") else [f"Response: {_format_detail(body)}"]
+        message = " - ".join([first_line, *shown, *more_lines])
         return cls._for_status(response.status_code)(
             message, request=request, response=response, attempts=attempts
         )

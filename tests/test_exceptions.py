@@ -27,13 +27,11 @@ def test_message_follows_prefect_with_the_detail_as_json() -> None:
     with pytest.raises(ObjectNotFound) as info:
         r.raise_for_status()
     error = info.value
-    first, *rest = str(error).split("\n")
-    assert first == (
-        "Client error '404 Not Found' for url 'http://prefect.test/api/flows/x'"
-        ' - Response: "Flow not found"'
-    )
-    assert rest
-    assert rest[0].startswith("For more information check:")
+    assert "\n" not in str(error)
+    first, response_part, more = str(error).split(" - ")
+    assert first == "Client error '404 Not Found' for url 'http://prefect.test/api/flows/x'"
+    assert response_part == 'Response: {"detail": "Flow not found"}'
+    assert more.startswith("For more information check:")
     assert error.status_code == 404
     assert error.detail == "Flow not found"
     assert error.method == "GET"
@@ -52,7 +50,7 @@ def test_structured_detail_is_rendered_as_json_not_python_repr() -> None:
     }
     with pytest.raises(PrefectHTTPStatusError) as info:
         PrefectResponse.from_httpx_response(response(422, json=body)).raise_for_status()
-    rendered = str(info.value).split(" - Response: ", 1)[1].split("\n")[0]
+    rendered = str(info.value).split(" - Response: ", 1)[1].split(" - For more")[0]
     assert json.loads(rendered) == body
     assert "'exception_message'" not in str(info.value)
     assert info.value.detail == body
@@ -62,7 +60,15 @@ def test_text_body_becomes_the_detail() -> None:
     with pytest.raises(PrefectHTTPStatusError) as info:
         PrefectResponse.from_httpx_response(response(502, text="bad gateway")).raise_for_status()
     assert info.value.detail == "bad gateway"
-    assert str(info.value).split("\n")[0].endswith(' - Response: "bad gateway"')
+    assert ' - Response: "bad gateway" - For more information' in str(info.value)
+
+
+def test_an_empty_body_leaves_the_response_part_out() -> None:
+    with pytest.raises(PrefectHTTPStatusError) as info:
+        PrefectResponse.from_httpx_response(response(500)).raise_for_status()
+    assert "Response:" not in str(info.value)
+    assert str(info.value).startswith("Server error '500 Internal Server Error' for url")
+    assert " - For more information check:" in str(info.value)
 
 
 def test_huge_detail_is_shortened() -> None:

@@ -13,6 +13,7 @@ from uuid import UUID, uuid4
 import httpx
 
 from prefect_trio_client import states
+from prefect_trio_client._attribution import run_attribution
 from prefect_trio_client.exceptions import PrefectHTTPStatusError
 from prefect_trio_client.orchestration.flow_runs import post_flow_run
 from prefect_trio_client.orchestration.task_runs import post_task_run
@@ -88,7 +89,10 @@ class Flow(Decorated[P, R]):
                     raise
             kind = "subflow" if parent is not None else "flow"
             logger.info("Beginning %s run %r for flow %r", kind, flow_run.name, self.name)
-            with prints_to_run_logs() if self.options.log_prints else contextlib.nullcontext():
+            with (
+                run_attribution(_attribution(flow_run, self.name)),
+                prints_to_run_logs() if self.options.log_prints else contextlib.nullcontext(),
+            ):
                 outcome = await execute(reporter, body, self.options, logger, FlowRunTimeoutError)
         finally:
             current_run.reset(token)
@@ -165,6 +169,14 @@ class Flow(Decorated[P, R]):
         if flow_id is None:
             flow_id = known[self.name] = await client.create_flow_from_name(self.name)
         return flow_id
+
+
+def _attribution(flow_run: FlowRun, flow_name: str) -> dict[str, str]:
+    """The attribution headers of the requests made for this flow run (as Prefect's)."""
+    headers = {"X-Prefect-Flow-Id": str(flow_run.flow_id), "X-Prefect-Flow-Name": flow_name}
+    if flow_run.deployment_id is not None:
+        headers["X-Prefect-Deployment-Id"] = str(flow_run.deployment_id)
+    return headers
 
 
 class _FlowRunReporter:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
 from uuid import UUID
+
+import httpx
 
 from prefect_trio_client.orchestration import get_client
 from prefect_trio_client.schemas.filters import (
@@ -57,3 +60,20 @@ async def logs(flow_run_id: UUID | None = None) -> list[Log]:
         return await client.read_logs(
             log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run_id]))
         )
+
+
+class WrappingTransport(httpx.AsyncBaseTransport):
+    """A transport around the embedded server's: opening and closing pass through."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
+        self.inner = inner
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        return await self.inner.handle_async_request(request)
+
+    async def __aenter__(self) -> WrappingTransport:
+        await self.inner.__aenter__()
+        return self
+
+    async def __aexit__(self, *exc_info: Any) -> None:
+        await self.inner.__aexit__(*exc_info)

@@ -15,16 +15,16 @@ from prefect_trio_client.base import RetryPolicy
 from prefect_trio_client.runs import flow, get_run_logger, use_client
 from prefect_trio_client.schemas.objects import StateType
 from prefect_trio_client.testing import EmbeddedAPI, embedded_api
-from tests.runs.helpers import logs, only_flow_run
+from tests.runs.helpers import WrappingTransport, logs, only_flow_run
 
 pytestmark = pytest.mark.anyio
 
 
-class Outage(httpx.AsyncBaseTransport):
+class Outage(WrappingTransport):
     """Refuses connections to matching paths while `down`."""
 
     def __init__(self, inner: httpx.AsyncBaseTransport, paths: tuple[str, ...]) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.paths = paths
         self.down = False
         self.refused = 0
@@ -34,13 +34,6 @@ class Outage(httpx.AsyncBaseTransport):
             self.refused += 1
             raise httpx.ConnectError("connection refused (simulated)", request=request)
         return await self.inner.handle_async_request(request)
-
-    async def __aenter__(self) -> Outage:
-        await self.inner.__aenter__()
-        return self
-
-    async def __aexit__(self, *exc_info: Any) -> None:
-        await self.inner.__aexit__(*exc_info)
 
 
 @pytest.fixture
