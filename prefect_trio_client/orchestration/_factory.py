@@ -26,6 +26,12 @@ def get_client(
 ) -> SyncPrefectClient: ...
 
 
+@overload
+def get_client(
+    httpx_settings: dict[str, Any] | None = None, sync_client: bool = False
+) -> PrefectClient | SyncPrefectClient: ...
+
+
 def get_client(
     httpx_settings: dict[str, Any] | None = None, sync_client: bool = False
 ) -> PrefectClient | SyncPrefectClient:

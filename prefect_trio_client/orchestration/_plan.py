@@ -17,6 +17,9 @@ catch `ObjectNotFound` where "missing" is an answer rather than an error.
 from __future__ import annotations
 
 import functools
+import inspect
+import re
+import typing
 from collections.abc import Callable, Coroutine, Generator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, cast, overload
@@ -158,6 +161,26 @@ class Endpoint(Generic[P, T]):
     def __init__(self, build: Callable[P, Plan[T]]) -> None:
         self.build = build
         functools.update_wrapper(cast(Any, self), build)
+        self._call_signature: inspect.Signature | None = None
+
+    def __call__(self, runner: Any, *args: P.args, **kwargs: P.kwargs) -> Any:
+        """Called on the class with a client first, as a function would be:
+        ``PrefectClient.read_flow(client, flow_id)``."""
+        return self.__get__(runner, type(runner))(*args, **kwargs)
+
+    @property
+    def __signature__(self) -> inspect.Signature:
+        """The method as `help()` and ``inspect`` should see it on the class: ``self``,
+        the plan's parameters, and what the call returns (not the plan's generator)."""
+        method = self.call_signature()
+        first = inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD)
+        return method.replace(parameters=[first, *method.parameters.values()])
+
+    def call_signature(self) -> inspect.Signature:
+        """The bound method's signature (worked out once, on first use)."""
+        if self._call_signature is None:
+            self._call_signature = _call_signature(self.build)
+        return self._call_signature
 
     @overload
     def __get__(self, runner: None, owner: type[Any]) -> Self: ...
@@ -179,14 +202,38 @@ class Endpoint(Generic[P, T]):
             async def call_async(*args: P.args, **kwargs: P.kwargs) -> T:
                 return await runner._run(build(*args, **kwargs))
 
-            return functools.update_wrapper(call_async, build)
+            return self._as_method(call_async)
         if isinstance(runner, SyncRunner):
 
             def call_sync(*args: P.args, **kwargs: P.kwargs) -> T:
                 return runner._run(build(*args, **kwargs))
 
-            return functools.update_wrapper(call_sync, build)
+            return self._as_method(call_sync)
         raise TypeError(f"{type(runner).__name__} cannot run endpoints")
+
+    def _as_method(self, call: Callable[..., Any]) -> Any:
+        method = functools.update_wrapper(call, self.build)
+        method.__signature__ = self.call_signature()  # type: ignore[attr-defined]
+        return method
+
+
+_PLAN_OF = re.compile(r"^Plan\[(.*)\]$")
+
+
+def _call_signature(build: Callable[..., Any]) -> inspect.Signature:
+    """`build`'s signature, returning what its plan returns: ``Plan[FlowRun]`` becomes
+    ``FlowRun`` (resolved when the module can, else kept as the annotation's text)."""
+    signature = inspect.signature(build)
+    returned: Any = signature.return_annotation
+    try:
+        resolved = typing.get_type_hints(build).get("return")
+    except Exception:
+        resolved = None
+    if resolved is not None and len(typing.get_args(resolved)) == 3:
+        returned = typing.get_args(resolved)[2]
+    elif isinstance(returned, str) and (match := _PLAN_OF.match(returned)):
+        returned = match.group(1)
+    return signature.replace(return_annotation=returned)
 
 
 def endpoint(build: Callable[P, Plan[T]]) -> Endpoint[P, T]:
