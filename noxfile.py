@@ -77,9 +77,9 @@ def lint(session: nox.Session) -> None:
 
 @nox.session
 def typecheck(session: nox.Session) -> None:
-    """mypy --strict on the package."""
-    session.install(".", *nox.project.dependency_groups(PYPROJECT, "typing"))
-    session.run("mypy", "--strict", "prefect_trio_client")
+    """mypy --strict on the package, the tests and the examples."""
+    session.install(".", *nox.project.dependency_groups(PYPROJECT, "typing", "test"))
+    session.run("mypy", "--strict", "prefect_trio_client", "tests", "examples")
 
 
 # Each example with the arguments that keep it small; nox runs them all.

@@ -130,15 +130,15 @@ async def main(args: argparse.Namespace) -> int:
             connection.execute("CREATE TABLE orders (id TEXT PRIMARY KEY, region TEXT, cents INT)")
         await ensure_writer_limit()
 
-        state = await etl(folder, database, return_state=True)  # type: ignore[call-arg]
+        state = await etl.returning_state(folder, database)
         with sqlite3.connect(database) as connection:
             stored = connection.execute("SELECT COUNT(*) FROM orders").fetchone()[0]
 
+    flow_run_id = state.state_details.flow_run_id
+    assert flow_run_id is not None, "the server's state names its flow run"
     async with get_client() as client:
         [run] = await client.read_flow_runs(
-            flow_run_filter=FlowRunFilter(
-                id=FlowRunFilterId(any_=[state.state_details.flow_run_id])
-            ),
+            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])),
         )
         task_runs = await client.read_task_runs(
             task_run_filter=TaskRunFilter(flow_run_id=TaskRunFilterFlowRunId(any_=[run.id]))

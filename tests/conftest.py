@@ -8,7 +8,6 @@ time and are exact. Tests that need real time use the ``real_time_backend`` fixt
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -32,7 +31,7 @@ def anyio_backend(request: pytest.FixtureRequest) -> tuple[str, dict[str, Any]]:
 @pytest.fixture(autouse=True)
 def isolated_prefect_env(
     monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[pytest.MonkeyPatch]:
+) -> pytest.MonkeyPatch:
     """Remove every PREFECT_* variable so tests see the documented defaults, whatever
     the developer's shell holds, and point PREFECT_HOME at a fresh folder."""
     for name in list(os.environ):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import AsyncIterator
 from datetime import datetime, timedelta, timezone
 from email.utils import format_datetime
 from typing import Any
@@ -440,7 +441,7 @@ async def test_streamed_retries_close_discarded_responses() -> None:
     closed: list[bool] = []
 
     class Body(httpx.AsyncByteStream):
-        async def __aiter__(self):  # type: ignore[override]
+        async def __aiter__(self) -> AsyncIterator[bytes]:
             yield b'{"detail": "busy"}'
 
         async def aclose(self) -> None:

@@ -19,7 +19,7 @@ def test_auto_is_exposed_for_subclasses() -> None:
     import enum
 
     class Color(str, enum.Enum):
-        _generate_next_value_ = ServerType._generate_next_value_  # type: ignore[assignment]
+        _generate_next_value_ = ServerType._generate_next_value_
         RED = ServerType.auto()
 
     assert Color.RED.value == "RED"

@@ -163,7 +163,7 @@ def test_secrets_never_appear_in_repr_str_or_errors(monkeypatch: pytest.MonkeyPa
 def test_settings_are_immutable() -> None:
     settings = ClientSettings()
     with pytest.raises(ValueError, match="frozen"):
-        settings.client_max_retries = 1  # type: ignore[misc]
+        settings.client_max_retries = 1
 
 
 # --------------------------------------------------------------------------- copy-paste accidents

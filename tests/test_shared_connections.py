@@ -338,7 +338,7 @@ def test_any_schedule_of_entries_exits_and_cancellations(schedule: list[Any]) ->
         assert len(async_registry()) == 0
 
     original = httpx.AsyncHTTPTransport
-    httpx.AsyncHTTPTransport = Fake  # type: ignore[misc]
+    httpx.AsyncHTTPTransport = Fake  # type: ignore[misc,assignment]
     try:
         anyio.run(main, backend="trio")
     finally:

@@ -8,11 +8,15 @@ import inspect
 from collections.abc import Callable, Coroutine, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar
 
+from prefect_trio_client.runs._context import RunTree, current_run
 from prefect_trio_client.runs._engine import RunOptions
 from prefect_trio_client.runs._parameters import Signature, json_safe
+from prefect_trio_client.runs._tree import in_run_tree
 
 if TYPE_CHECKING:
     from typing_extensions import Self
+
+    from prefect_trio_client.schemas.objects import State
 
 __all__ = ["Decorated", "function_key"]
 
@@ -76,7 +80,7 @@ class Decorated(Generic[P, R]):
         self.validate_parameters = validate_parameters
         self.signature = Signature(fn)
         self.key = function_key(fn)
-        functools.update_wrapper(self, fn)  # type: ignore[arg-type]
+        functools.update_wrapper(self, fn)
 
     #: The keyword arguments the decorator was given, for `with_options`.
     _given: dict[str, Any]
@@ -89,6 +93,36 @@ class Decorated(Generic[P, R]):
             TypeError: An option this decorator does not take.
         """
         return type(self)(self.fn, **{**self._given, **changes})
+
+    async def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
+        """Run the function as a run: see `flow` / `task`. Prefect's ``return_state=True``
+        keyword is taken here too (untyped: `returning_state` is the typed form)."""
+        result: R = await self._call(args, kwargs, self._split_return_state(kwargs))
+        return result
+
+    @property
+    def returning_state(self) -> Callable[P, Coroutine[Any, Any, State]]:
+        """The call that returns the run's final state instead of its value (and raises
+        nothing for a failed run): ``state = await etl.returning_state(day)``."""
+
+        async def call(*args: P.args, **kwargs: P.kwargs) -> State:
+            state: State = await self._call(args, kwargs, return_state=True)
+            return state
+
+        return call
+
+    async def _call(self, args: tuple[Any, ...], kwargs: dict[str, Any], return_state: bool) -> Any:
+        parameters = self._parameters(args, kwargs)
+        parent = current_run.get()
+        if parent is not None:
+            return await self._run(parent.tree, parameters, return_state)
+        return await in_run_tree(
+            f"{self.kind} {self.name!r}",
+            lambda tree: self._run(tree, parameters, return_state),
+        )
+
+    async def _run(self, tree: RunTree, parameters: dict[str, Any], return_state: bool) -> Any:
+        raise NotImplementedError
 
     def _split_return_state(self, kwargs: dict[str, Any]) -> bool:
         """Take Prefect's ``return_state`` keyword out of a call's arguments, unless the

@@ -29,7 +29,7 @@ from prefect_trio_client.runs._engine import describe, execute
 from prefect_trio_client.runs._errors import FlowRunTimeoutError
 from prefect_trio_client.runs._parameters import ParameterValidationError
 from prefect_trio_client.runs._prints import prints_to_run_logs
-from prefect_trio_client.runs._tree import in_run_tree, unreachable
+from prefect_trio_client.runs._tree import unreachable
 from prefect_trio_client.schemas.actions import FlowRunCreate, TaskRunCreate
 from prefect_trio_client.schemas.objects import FlowRunPolicy
 
@@ -55,19 +55,6 @@ class Flow(Decorated[P, R]):
         self._given = options
         if options.get("name") is None:
             self.name = fn.__name__.replace("_", "-")  # as Prefect names flows
-
-    async def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
-        return_state = self._split_return_state(kwargs)
-        parameters = self._parameters(args, kwargs)
-        parent = current_run.get()
-        if parent is not None:
-            result = await self._run(parent.tree, parameters, return_state)
-        else:
-            result = await in_run_tree(
-                f"flow {self.name!r}",
-                lambda tree: self._run(tree, parameters, return_state),
-            )
-        return result  # type: ignore[no-any-return]
 
     async def _run(self, tree: RunTree, parameters: dict[str, Any], return_state: bool) -> Any:
         parent = flow_run_context()

@@ -22,7 +22,7 @@ from prefect_trio_client.runs._decorated import Decorated
 from prefect_trio_client.runs._engine import describe, execute
 from prefect_trio_client.runs._errors import TaskRunTimeoutError
 from prefect_trio_client.runs._prints import prints_to_run_logs
-from prefect_trio_client.runs._tree import in_run_tree, unreachable
+from prefect_trio_client.runs._tree import unreachable
 
 if TYPE_CHECKING:
     from prefect_trio_client.orchestration.client import PrefectClient
@@ -53,19 +53,6 @@ class Task(Decorated[P, R]):
         self._given = {**options, "task_run_name": task_run_name, "log_prints": log_prints}
         self.task_run_name = task_run_name
         self._inherit_log_prints = log_prints is None
-
-    async def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
-        return_state = self._split_return_state(kwargs)
-        parameters = self._parameters(args, kwargs)
-        parent = current_run.get()
-        if parent is not None:
-            result = await self._run(parent.tree, parameters, return_state)
-        else:
-            result = await in_run_tree(
-                f"task {self.name!r}",
-                lambda tree: self._run(tree, parameters, return_state),
-            )
-        return result  # type: ignore[no-any-return]
 
     async def _run(self, tree: RunTree, parameters: dict[str, Any], return_state: bool) -> Any:
         flow = flow_run_context()

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
 
 import pytest
 
@@ -27,7 +26,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 @pytest.fixture
-def api_url(isolated_prefect_env: pytest.MonkeyPatch) -> Iterator[str]:
+def api_url(isolated_prefect_env: pytest.MonkeyPatch) -> str:
     """Point the settings at the real server (after the environment was cleared)."""
     assert INTEROP_API_URL is not None
     isolated_prefect_env.setenv("PREFECT_API_URL", INTEROP_API_URL)

@@ -108,7 +108,7 @@ class PrefectLoadClient:
 async def drive(*, runs: int, concurrency: int, tag: str, server_pid: int | None) -> dict[str, Any]:
     recorder = Recorder()
     async with get_client(httpx_settings={"event_hooks": recorder.hooks()}) as client:
-        return await run_workload(
+        result: dict[str, Any] = await run_workload(
             PrefectLoadClient(client),
             recorder,
             runs=runs,
@@ -116,6 +116,7 @@ async def drive(*, runs: int, concurrency: int, tag: str, server_pid: int | None
             tag=tag,
             server_pid=server_pid,
         )
+    return result
 
 
 def main() -> None:

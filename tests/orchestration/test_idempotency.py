@@ -42,7 +42,9 @@ def _id() -> UUID:
 
 
 RUNNING = State(type=StateType.RUNNING)
-LOG = LogCreate(name="l", level=20, message="m", timestamp="2030-01-01T00:00:00Z")
+LOG = LogCreate.model_validate(
+    {"name": "l", "level": 20, "message": "m", "timestamp": "2030-01-01T00:00:00Z"}
+)
 
 DECISIONS: dict[str, list[Variant]] = {
     # admin

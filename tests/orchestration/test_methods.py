@@ -21,6 +21,7 @@ import pytest
 
 from prefect_trio_client import states
 from prefect_trio_client.exceptions import ObjectAlreadyExists, ObjectNotFound
+from prefect_trio_client.orchestration._plan import Request
 from prefect_trio_client.schemas.actions import (
     ArtifactCreate,
     DeploymentUpdate,
@@ -887,4 +888,5 @@ def test_task_run_kind_is_pending_by_default() -> None:
     from prefect_trio_client.orchestration.task_runs import create_task_run
 
     request = next(create_task_run(flow_run_id=None, task_key="k", dynamic_key="0"))
+    assert isinstance(request, Request)
     assert request.json["state"]["type"] == StateType.PENDING.value

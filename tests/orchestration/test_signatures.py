@@ -59,7 +59,7 @@ async def test_calling_through_the_class_with_a_client_first(kind: ClientKind) -
 
     async with make_client(kind, handler) as client:
         owner = type(client)
-        result = owner.api_version(client)  # type: ignore[call-arg]
+        result = owner.api_version(client)
         if inspect.isawaitable(result):
             result = await result
     assert result == "Hello!"

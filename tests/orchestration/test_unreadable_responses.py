@@ -45,7 +45,7 @@ BODIES: dict[str, tuple[bytes, str, type[Exception]]] = {
 }
 
 # method, arguments, HTTP method, path: one per way a plan reads its answer
-CALLS: dict[str, tuple[tuple[Any, ...], dict[str, Any], str, str]] = {
+CALLS: dict[str, tuple[tuple[Any, ...], dict[str, Any], str, str | None]] = {
     "read_flow": ((RUN_ID,), {}, "GET", f"/api/flows/{RUN_ID}"),
     "read_flows": ((), {}, "POST", "/api/flows/filter"),
     "create_flow_from_name": (("etl",), {}, "POST", "/api/flows/"),
@@ -225,6 +225,6 @@ def test_a_read_state_with_a_new_type_is_kept_but_write_models_stay_strict() -> 
     with pytest.raises(ValueError, match="RESUMING"):
         StateType("RESUMING")
     with pytest.raises(ValidationError):
-        State(type="RUNING").to_state_create()
+        State.model_validate({"type": "RUNING"}).to_state_create()
     with pytest.raises(ValidationError):
-        FlowRunFilterStateType(any_=["RUNING"])
+        FlowRunFilterStateType.model_validate({"any_": ["RUNING"]})

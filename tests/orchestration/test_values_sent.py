@@ -37,7 +37,7 @@ from prefect_trio_client.schemas.actions import (
     VariableCreate,
     VariableUpdate,
 )
-from prefect_trio_client.schemas.objects import StateDetails
+from prefect_trio_client.schemas.objects import StateDetails, StateType
 from tests.orchestration.harness import ClientKind, call, make_client
 
 FLOW_ID = uuid4()
@@ -95,7 +95,9 @@ def test_every_datetime_field_refuses_a_naive_datetime(
     with pytest.raises(ValidationError, match=f"(?s){field}.*naive datetime has no timezone"):
         model.__pydantic_validator__.validate_assignment(instance, field, naive)
     info = model.model_fields[field]
-    kind = Annotated[(info.annotation, *info.metadata)] if info.metadata else info.annotation
+    kind: Any = info.annotation
+    if info.metadata:
+        kind = Annotated.__class_getitem__((info.annotation, *info.metadata))  # type: ignore[attr-defined]
     adapter: TypeAdapter[Any] = TypeAdapter(kind)
     aware = naive.astimezone()  # the same wall time, with the local offset
     stored = adapter.validate_python(aware)
@@ -159,7 +161,7 @@ NOT_NUMBERS = [math.nan, math.inf, -math.inf]
         (lambda x: VariableCreate(name="v", value=[x]), "value[0]"),
         (lambda x: VariableUpdate(name="v", value={"k": x}), "value['k']"),
         (lambda x: ArtifactCreate(data={"score": x}), "data['score']"),
-        (lambda x: StateCreate(type="COMPLETED", data=x), "data"),
+        (lambda x: StateCreate(type=StateType.COMPLETED, data=x), "data"),
         (lambda x: FlowRunCreate(flow_id=FLOW_ID, labels={"weight": x}), "labels['weight']"),
     ],
 )
