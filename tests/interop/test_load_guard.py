@@ -39,6 +39,11 @@ def _explain(result: dict[str, Any], counts: dict[str, Any], stored: dict[str, A
     )
 
 
+# Under load a write can fail while httpx is still sending a request body: its body
+# iterator (an async generator of httpx's) is then left open and finalized by the garbage
+# collector later, which pytest reports as an unraisable exception. That is httpx's, not
+# a lost run; this test's own assertions are about runs.
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 @pytest.mark.parametrize("anyio_backend", ["trio", "asyncio"])
 async def test_no_run_lost_or_duplicated_under_load(
     anyio_backend: str, api_url: str, unique: str
