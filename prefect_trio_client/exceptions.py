@@ -21,6 +21,7 @@ __all__ = [
     "OutcomeUnknownError",
     "PrefectException",
     "PrefectHTTPStatusError",
+    "ProtectedBlockError",
     "ResponseDecodeError",
     "ServerVersionError",
     "SettingsError",
@@ -199,6 +200,13 @@ class ObjectNotFound(PrefectHTTPStatusError):
 
 class ObjectAlreadyExists(PrefectHTTPStatusError):
     """The server answered 409: an object with that identity already exists."""
+
+
+class ProtectedBlockError(PrefectException):
+    """A protected (system) block type cannot be deleted through the API (Prefect's name).
+
+    The server's 403 is the ``__cause__``.
+    """
 
 
 def redacted_url(url: httpx.URL) -> httpx.URL:

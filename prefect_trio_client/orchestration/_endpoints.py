@@ -9,6 +9,7 @@ from __future__ import annotations
 from prefect_trio_client.orchestration import (
     admin,
     artifacts,
+    blocks,
     concurrency,
     deployments,
     flow_runs,
@@ -119,3 +120,23 @@ class Endpoints:
     # artifacts
     create_artifact = endpoint(artifacts.create_artifact)
     read_artifacts = endpoint(artifacts.read_artifacts)
+
+    # blocks
+    create_block_document = endpoint(blocks.create_block_document)
+    create_block_schema = endpoint(blocks.create_block_schema)
+    create_block_type = endpoint(blocks.create_block_type)
+    delete_block_document = endpoint(blocks.delete_block_document)
+    delete_block_type = endpoint(blocks.delete_block_type)
+    get_most_recent_block_schema_for_block_type = endpoint(
+        blocks.get_most_recent_block_schema_for_block_type
+    )
+    read_block_document = endpoint(blocks.read_block_document)
+    read_block_document_by_name = endpoint(blocks.read_block_document_by_name)
+    read_block_documents = endpoint(blocks.read_block_documents)
+    read_block_documents_by_type = endpoint(blocks.read_block_documents_by_type)
+    read_block_schema_by_checksum = endpoint(blocks.read_block_schema_by_checksum)
+    read_block_schemas = endpoint(blocks.read_block_schemas)
+    read_block_type_by_slug = endpoint(blocks.read_block_type_by_slug)
+    read_block_types = endpoint(blocks.read_block_types)
+    update_block_document = endpoint(blocks.update_block_document)
+    update_block_type = endpoint(blocks.update_block_type)

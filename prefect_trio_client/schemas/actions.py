@@ -28,6 +28,7 @@ from pydantic import (
 )
 
 from prefect_trio_client.schemas.objects import (
+    DEFAULT_BLOCK_SCHEMA_VERSION,
     SCHEDULE_TYPES,
     ActionBaseModel,
     AnyTaskRunInput,
@@ -48,6 +49,13 @@ __all__ = [
     "ArtifactCreate",
     "ArtifactKey",
     "ArtifactUpdate",
+    "BlockDocumentCreate",
+    "BlockDocumentName",
+    "BlockDocumentUpdate",
+    "BlockSchemaCreate",
+    "BlockTypeCreate",
+    "BlockTypeSlug",
+    "BlockTypeUpdate",
     "DeploymentCreate",
     "DeploymentFlowRunCreate",
     "DeploymentScheduleCreate",
@@ -466,3 +474,82 @@ class GlobalConcurrencyLimitUpdate(ActionBaseModel):
     active: bool | None = None
     active_slots: NonNegativeInt | None = None
     slot_decay_per_second: NonNegativeFloat | None = None
+
+
+# --------------------------------------------------------------------------- blocks
+
+_LOWERCASE_DASHES = re.compile(r"^[a-z0-9-]*$")
+
+
+def _lowercase_dashes(what: str) -> Any:
+    def check(value: str) -> str:
+        if not _LOWERCASE_DASHES.match(value):
+            raise ValueError(f"{what} must only contain lowercase letters, numbers, and dashes.")
+        return value
+
+    return check
+
+
+BlockTypeSlug = Annotated[str, AfterValidator(_lowercase_dashes("Block type slug"))]
+"""A block type's slug: lowercase letters, digits and ``-`` (the server's rule)."""
+
+BlockDocumentName = Annotated[
+    str,
+    AfterValidator(_plain_name_or_empty),
+    AfterValidator(_lowercase_dashes("Block document name")),
+]
+"""A block document's name: lowercase letters, digits and ``-`` (the server's rule)."""
+
+
+class BlockTypeCreate(ActionBaseModel):
+    """Body of ``POST /block_types/``. Names starting with "Prefect" are reserved (403)."""
+
+    name: Name
+    slug: BlockTypeSlug
+    logo_url: str | None = None
+    documentation_url: str | None = None
+    description: str | None = None
+    code_example: str | None = None
+
+
+class BlockTypeUpdate(ActionBaseModel):
+    """Body of ``PATCH /block_types/{id}``: the fields that may change after creation."""
+
+    logo_url: str | None = None
+    documentation_url: str | None = None
+    description: str | None = None
+    code_example: str | None = None
+
+
+class BlockSchemaCreate(ActionBaseModel):
+    """Body of ``POST /block_schemas/``; the server computes the checksum from `fields`."""
+
+    fields: dict[str, Any] = Field(default_factory=dict)
+    block_type_id: UUID | None = None
+    capabilities: list[str] = Field(default_factory=list)
+    version: str = DEFAULT_BLOCK_SCHEMA_VERSION
+
+
+class BlockDocumentCreate(ActionBaseModel):
+    """Body of ``POST /block_documents/``; a document that is not anonymous needs a name."""
+
+    name: BlockDocumentName | None = None
+    data: dict[str, Any] = Field(default_factory=dict)
+    block_schema_id: UUID
+    block_type_id: UUID
+    is_anonymous: bool = False
+
+    @model_validator(mode="after")
+    def _named_unless_anonymous(self) -> "BlockDocumentCreate":
+        if not self.is_anonymous and not self.name:
+            raise ValueError("Names must be provided for block documents.")
+        return self
+
+
+class BlockDocumentUpdate(ActionBaseModel):
+    """Body of ``PATCH /block_documents/{id}``: new data, merged into the stored data
+    unless ``merge_existing_data`` is false; a masked secret sent back keeps its value."""
+
+    block_schema_id: UUID | None = None
+    data: dict[str, Any] = Field(default_factory=dict)
+    merge_existing_data: bool = True

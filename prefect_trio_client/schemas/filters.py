@@ -25,6 +25,19 @@ __all__ = [
     "ArtifactFilterKey",
     "ArtifactFilterTaskRunId",
     "ArtifactFilterType",
+    "BlockDocumentFilter",
+    "BlockDocumentFilterBlockTypeId",
+    "BlockDocumentFilterId",
+    "BlockDocumentFilterIsAnonymous",
+    "BlockDocumentFilterName",
+    "BlockSchemaFilter",
+    "BlockSchemaFilterBlockTypeId",
+    "BlockSchemaFilterCapabilities",
+    "BlockSchemaFilterId",
+    "BlockSchemaFilterVersion",
+    "BlockTypeFilter",
+    "BlockTypeFilterName",
+    "BlockTypeFilterSlug",
     "DeploymentFilter",
     "DeploymentFilterConcurrencyLimit",
     "DeploymentFilterId",
@@ -621,3 +634,98 @@ class ArtifactFilter(OperatorFilter):
     flow_run_id: ArtifactFilterFlowRunId | None = None
     task_run_id: ArtifactFilterTaskRunId | None = None
     type: ArtifactFilterType | None = None
+
+
+# --------------------------------------------------------------------------- blocks
+
+
+class BlockTypeFilterName(ActionBaseModel):
+    """Filter by ``BlockType.name`` (``like_``: a case-insensitive substring)."""
+
+    like_: str | None = None
+
+
+class BlockTypeFilterSlug(ActionBaseModel):
+    """Filter by ``BlockType.slug``."""
+
+    any_: list[str] | None = None
+
+
+class BlockTypeFilter(ActionBaseModel):
+    """Only block types matching all of the criteria."""
+
+    name: BlockTypeFilterName | None = None
+    slug: BlockTypeFilterSlug | None = None
+
+
+class BlockSchemaFilterBlockTypeId(ActionBaseModel):
+    """Filter by ``BlockSchema.block_type_id``."""
+
+    any_: list[UUID] | None = None
+
+
+class BlockSchemaFilterId(ActionBaseModel):
+    """Filter by ``BlockSchema.id``."""
+
+    any_: list[UUID] | None = None
+
+
+class BlockSchemaFilterCapabilities(ActionBaseModel):
+    """Only schemas having all of these capabilities."""
+
+    all_: list[str] | None = None
+
+
+class BlockSchemaFilterVersion(ActionBaseModel):
+    """Filter by ``BlockSchema.version``."""
+
+    any_: list[str] | None = None
+
+
+class BlockSchemaFilter(OperatorFilter):
+    """Only block schemas matching all (or, with ``or_``, any) of the criteria."""
+
+    block_type_id: BlockSchemaFilterBlockTypeId | None = None
+    block_capabilities: BlockSchemaFilterCapabilities | None = None
+    id: BlockSchemaFilterId | None = None
+    version: BlockSchemaFilterVersion | None = None
+
+
+class BlockDocumentFilterIsAnonymous(ActionBaseModel):
+    """Filter by ``BlockDocument.is_anonymous``."""
+
+    eq_: bool | None = None
+
+
+class BlockDocumentFilterBlockTypeId(ActionBaseModel):
+    """Filter by ``BlockDocument.block_type_id``."""
+
+    any_: list[UUID] | None = None
+
+
+class BlockDocumentFilterId(ActionBaseModel):
+    """Filter by ``BlockDocument.id``."""
+
+    any_: list[UUID] | None = None
+
+
+class BlockDocumentFilterName(ActionBaseModel):
+    """Filter by ``BlockDocument.name`` (``like_``: a case-insensitive substring)."""
+
+    any_: list[str] | None = None
+    like_: str | None = None
+
+
+class BlockDocumentFilter(OperatorFilter):
+    """Only block documents matching all (or, with ``or_``, any) of the criteria.
+
+    Anonymous documents are left out unless ``is_anonymous`` is given (the server's
+    default, applied there when the field is not sent).
+    """
+
+    id: BlockDocumentFilterId | None = None
+    is_anonymous: BlockDocumentFilterIsAnonymous | None = Field(
+        default_factory=lambda: BlockDocumentFilterIsAnonymous(eq_=False)
+    )
+    block_type_id: BlockDocumentFilterBlockTypeId | None = None
+    name: BlockDocumentFilterName | None = None

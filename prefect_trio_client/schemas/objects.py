@@ -65,6 +65,9 @@ __all__ = [
     "ActionBaseModel",
     "AnyTaskRunInput",
     "Artifact",
+    "BlockDocument",
+    "BlockSchema",
+    "BlockType",
     "ConcurrencyLeaseHolder",
     "ConcurrencyLimitStrategy",
     "ConcurrencyLimitWithLeaseResponse",
@@ -901,3 +904,59 @@ class ConcurrencyLimitWithLeaseResponse(PrefectBaseModel):
 
     lease_id: UUID
     limits: list[MinimalConcurrencyLimitResponse]
+
+
+# --------------------------------------------------------------------------- blocks
+
+DEFAULT_BLOCK_SCHEMA_VERSION = "non-versioned"
+"""The version a block schema gets when none is given (Prefect's)."""
+
+
+class BlockType(ObjectBaseModel):
+    """A kind of block (``secret``, ``s3-bucket``, ...), addressed by its slug.
+
+    URLs are plain text here: Prefect's server stores them unchecked, so a stored value
+    that is not a valid URL must still read.
+    """
+
+    name: str
+    slug: str
+    logo_url: str | None = None
+    documentation_url: str | None = None
+    description: str | None = None
+    code_example: str | None = None
+    is_protected: bool = False
+    """Protected (system) block types cannot be deleted through the API."""
+
+
+class BlockSchema(ObjectBaseModel):
+    """One version of a block type's fields (a JSON schema), identified by its checksum.
+
+    ``fields["secret_fields"]`` names the fields whose values the server masks on reads
+    without ``include_secrets``.
+    """
+
+    checksum: str
+    fields: dict[str, Any] = Field(default_factory=dict)
+    block_type_id: UUID | None
+    block_type: BlockType | None = None
+    capabilities: list[str] = Field(default_factory=list)
+    version: str = DEFAULT_BLOCK_SCHEMA_VERSION
+
+
+class BlockDocument(ObjectBaseModel):
+    """A saved block: its data, under a name unique within its block type.
+
+    Read without ``include_secrets``, the values of the schema's secret fields are masked
+    (``"********"``) by the server.
+    """
+
+    name: str | None = None
+    data: dict[str, Any] = Field(default_factory=dict)
+    block_schema_id: UUID
+    block_schema: BlockSchema | None = None
+    block_type_id: UUID
+    block_type_name: str | None = None
+    block_type: BlockType | None = None
+    block_document_references: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    is_anonymous: bool = False

@@ -10,6 +10,7 @@ import enum
 
 __all__ = [
     "ArtifactSort",
+    "BlockDocumentSort",
     "DeploymentSort",
     "FlowRunSort",
     "FlowSort",
@@ -88,3 +89,11 @@ class ArtifactSort(str, enum.Enum):
     ID_DESC = "ID_DESC"
     KEY_DESC = "KEY_DESC"
     KEY_ASC = "KEY_ASC"
+
+
+class BlockDocumentSort(str, enum.Enum):
+    """Sort orders for ``POST /block_documents/filter``."""
+
+    NAME_DESC = "NAME_DESC"
+    NAME_ASC = "NAME_ASC"
+    BLOCK_TYPE_AND_NAME_ASC = "BLOCK_TYPE_AND_NAME_ASC"

@@ -11,10 +11,18 @@ run on the documents (see ``_filters``), so adding a filter never needs a migrat
 
 from __future__ import annotations
 
+import json
+import uuid
 from dataclasses import dataclass
+from typing import Any
+
+from prefect_trio_client.server._system_blocks import SYSTEM_BLOCKS
 
 __all__ = [
     "ARTIFACTS",
+    "BLOCK_DOCUMENTS",
+    "BLOCK_SCHEMAS",
+    "BLOCK_TYPES",
     "CONCURRENCY_LEASES",
     "CONCURRENCY_LIMITS",
     "CSRF_TOKENS",
@@ -60,6 +68,40 @@ CONCURRENCY_LIMITS = Table("concurrency_limits", ("name",))
 CONCURRENCY_LEASES = Table("concurrency_leases", ("expiration",))
 ARTIFACTS = Table("artifacts", ("key", "flow_run_id", "task_run_id"))
 CSRF_TOKENS = Table("csrf_tokens", ("client",))
+BLOCK_TYPES = Table("block_types", ("name", "slug"))
+BLOCK_SCHEMAS = Table("block_schemas", ("block_type_id", "checksum"))
+BLOCK_DOCUMENTS = Table("block_documents", ("block_type_id", "name"))
+
+
+# --------------------------------------------------------------------------- blocks
+
+_SYSTEM_BLOCKS_INSTALLED = "2026-01-01T00:00:00.000000Z"
+
+
+def _sql_text(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _insert(table: Table, doc: dict[str, Any]) -> str:
+    columns = ["id", *table.keys, "doc"]
+    values = [doc["id"], *(doc.get(key) for key in table.keys)]
+    texts = [_sql_text(str(v)) for v in values]
+    texts.append(_sql_text(json.dumps(doc, separators=(",", ":"), ensure_ascii=False)))
+    return f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join(texts)})"
+
+
+def _system_block_rows() -> tuple[str, ...]:
+    """Prefect's protected block types and their schemas, with ids fixed by slug."""
+    rows: list[str] = []
+    for block in SYSTEM_BLOCKS:
+        slug = block["block_type"]["slug"]
+        type_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"prefect-block-type:{slug}"))
+        stamps = {"created": _SYSTEM_BLOCKS_INSTALLED, "updated": _SYSTEM_BLOCKS_INSTALLED}
+        rows.append(_insert(BLOCK_TYPES, {"id": type_id, **stamps, **block["block_type"]}))
+        schema_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"prefect-block-schema:{slug}"))
+        schema = {"id": schema_id, **stamps, "block_type_id": type_id, **block["block_schema"]}
+        rows.append(_insert(BLOCK_SCHEMAS, schema))
+    return tuple(rows)
 
 
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
@@ -111,5 +153,20 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE INDEX ix_artifacts_key ON artifacts (key)",
         "CREATE TABLE csrf_tokens (id TEXT PRIMARY KEY, client TEXT NOT NULL, doc TEXT NOT NULL)",
         "CREATE UNIQUE INDEX uq_csrf_tokens_client ON csrf_tokens (client)",
+    ),
+    # 1 -> 2: blocks (types, schemas, documents), with Prefect's protected system types.
+    (
+        "CREATE TABLE block_types (id TEXT PRIMARY KEY, name TEXT NOT NULL, slug TEXT NOT NULL,"
+        " doc TEXT NOT NULL)",
+        "CREATE UNIQUE INDEX uq_block_types_name ON block_types (name)",
+        "CREATE UNIQUE INDEX uq_block_types_slug ON block_types (slug)",
+        "CREATE TABLE block_schemas (id TEXT PRIMARY KEY, block_type_id TEXT NOT NULL,"
+        " checksum TEXT NOT NULL, doc TEXT NOT NULL)",
+        "CREATE INDEX ix_block_schemas_type ON block_schemas (block_type_id)",
+        "CREATE INDEX ix_block_schemas_checksum ON block_schemas (checksum)",
+        "CREATE TABLE block_documents (id TEXT PRIMARY KEY, block_type_id TEXT NOT NULL,"
+        " name TEXT, doc TEXT NOT NULL)",
+        "CREATE UNIQUE INDEX uq_block_documents_name ON block_documents (block_type_id, name)",
+        *_system_block_rows(),
     ),
 )

@@ -17,6 +17,11 @@ from prefect_trio_client.orchestration._endpoints import Endpoints
 from prefect_trio_client.orchestration._plan import Endpoint, Request
 from prefect_trio_client.schemas.actions import (
     ArtifactCreate,
+    BlockDocumentCreate,
+    BlockDocumentUpdate,
+    BlockSchemaCreate,
+    BlockTypeCreate,
+    BlockTypeUpdate,
     DeploymentUpdate,
     GlobalConcurrencyLimitCreate,
     LogCreate,
@@ -42,6 +47,7 @@ def _id() -> UUID:
 
 
 RUNNING = State(type=StateType.RUNNING)
+BLOCK_DOCUMENT = BlockDocumentCreate(name="d", block_schema_id=uuid4(), block_type_id=uuid4())
 LOG = LogCreate.model_validate(
     {"name": "l", "level": 20, "message": "m", "timestamp": "2030-01-01T00:00:00Z"}
 )
@@ -138,6 +144,23 @@ DECISIONS: dict[str, list[Variant]] = {
     # artifacts
     "create_artifact": [Variant((ArtifactCreate(key="a"),), {}, False)],
     "read_artifacts": [Variant((), {}, True)],
+    # blocks
+    "create_block_document": [Variant((BLOCK_DOCUMENT,), {}, False)],
+    "create_block_schema": [Variant((BlockSchemaCreate(block_type_id=_id()),), {}, True)],
+    "create_block_type": [Variant((BlockTypeCreate(name="b", slug="b"),), {}, False)],
+    "delete_block_document": [Variant((_id(),), {}, True)],
+    "delete_block_type": [Variant((_id(),), {}, True)],
+    "get_most_recent_block_schema_for_block_type": [Variant((_id(),), {}, True)],
+    "read_block_document": [Variant((_id(),), {}, True)],
+    "read_block_document_by_name": [Variant(("d", "b"), {}, True)],
+    "read_block_documents": [Variant((), {}, True)],
+    "read_block_documents_by_type": [Variant(("b",), {}, True)],
+    "read_block_schema_by_checksum": [Variant(("sha256:0",), {}, True)],
+    "read_block_schemas": [Variant((), {}, True)],
+    "read_block_type_by_slug": [Variant(("b",), {}, True)],
+    "read_block_types": [Variant((), {}, True)],
+    "update_block_document": [Variant((_id(), BlockDocumentUpdate(data={"a": 1})), {}, True)],
+    "update_block_type": [Variant((_id(), BlockTypeUpdate(description="d")), {}, True)],
 }
 
 
