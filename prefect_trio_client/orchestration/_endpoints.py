@@ -9,6 +9,7 @@ from __future__ import annotations
 from prefect_trio_client.orchestration import (
     admin,
     artifacts,
+    automations,
     concurrency,
     deployments,
     flow_runs,
@@ -119,3 +120,16 @@ class Endpoints:
     # artifacts
     create_artifact = endpoint(artifacts.create_artifact)
     read_artifacts = endpoint(artifacts.read_artifacts)
+
+    # automations
+    create_automation = endpoint(automations.create_automation)
+    delete_automation = endpoint(automations.delete_automation)
+    delete_resource_owned_automations = endpoint(automations.delete_resource_owned_automations)
+    find_automation = endpoint(automations.find_automation)
+    pause_automation = endpoint(automations.pause_automation)
+    read_automation = endpoint(automations.read_automation)
+    read_automations = endpoint(automations.read_automations)
+    read_automations_by_name = endpoint(automations.read_automations_by_name)
+    read_resource_related_automations = endpoint(automations.read_resource_related_automations)
+    resume_automation = endpoint(automations.resume_automation)
+    update_automation = endpoint(automations.update_automation)

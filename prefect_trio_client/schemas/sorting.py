@@ -10,6 +10,7 @@ import enum
 
 __all__ = [
     "ArtifactSort",
+    "AutomationSort",
     "DeploymentSort",
     "FlowRunSort",
     "FlowSort",
@@ -88,3 +89,12 @@ class ArtifactSort(str, enum.Enum):
     ID_DESC = "ID_DESC"
     KEY_DESC = "KEY_DESC"
     KEY_ASC = "KEY_ASC"
+
+
+class AutomationSort(str, enum.Enum):
+    """Sort orders for ``POST /automations/filter``."""
+
+    CREATED_DESC = "CREATED_DESC"
+    UPDATED_DESC = "UPDATED_DESC"
+    NAME_ASC = "NAME_ASC"
+    NAME_DESC = "NAME_DESC"

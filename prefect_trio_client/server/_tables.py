@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 __all__ = [
     "ARTIFACTS",
+    "AUTOMATIONS",
+    "AUTOMATION_RELATED_RESOURCES",
     "CONCURRENCY_LEASES",
     "CONCURRENCY_LIMITS",
     "CSRF_TOKENS",
@@ -60,6 +62,14 @@ CONCURRENCY_LIMITS = Table("concurrency_limits", ("name",))
 CONCURRENCY_LEASES = Table("concurrency_leases", ("expiration",))
 ARTIFACTS = Table("artifacts", ("key", "flow_run_id", "task_run_id"))
 CSRF_TOKENS = Table("csrf_tokens", ("client",))
+
+# automations
+AUTOMATIONS = Table("automations", ("name",))
+AUTOMATION_RELATED_RESOURCES = Table(
+    "automation_related_resources", ("automation_id", "resource_id")
+)
+"""Which resources an automation relates to (its owner; deployments its actions run),
+one row per pair, with whether the resource owns it."""
 
 
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
@@ -111,5 +121,16 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE INDEX ix_artifacts_key ON artifacts (key)",
         "CREATE TABLE csrf_tokens (id TEXT PRIMARY KEY, client TEXT NOT NULL, doc TEXT NOT NULL)",
         "CREATE UNIQUE INDEX uq_csrf_tokens_client ON csrf_tokens (client)",
+    ),
+    # 1 -> 2: automations.
+    (
+        "CREATE TABLE automations (id TEXT PRIMARY KEY, name TEXT NOT NULL, doc TEXT NOT NULL)",
+        "CREATE INDEX ix_automations_name ON automations (name)",
+        "CREATE TABLE automation_related_resources (id TEXT PRIMARY KEY,"
+        " automation_id TEXT NOT NULL, resource_id TEXT NOT NULL, doc TEXT NOT NULL)",
+        "CREATE UNIQUE INDEX uq_automation_related_resources"
+        " ON automation_related_resources (automation_id, resource_id)",
+        "CREATE INDEX ix_automation_related_resources_resource"
+        " ON automation_related_resources (resource_id)",
     ),
 )

@@ -25,6 +25,7 @@ from prefect_trio_client.schemas.actions import (
     WorkPoolCreate,
     WorkPoolUpdate,
 )
+from prefect_trio_client.schemas.automations import AutomationCore, DoNothing, EventTrigger
 from prefect_trio_client.schemas.objects import State, StateType
 
 README = Path(__file__).parents[2] / "README.md"
@@ -42,6 +43,7 @@ def _id() -> UUID:
 
 
 RUNNING = State(type=StateType.RUNNING)
+AUTOMATION = AutomationCore(name="a", trigger=EventTrigger(), actions=[DoNothing()])
 LOG = LogCreate(name="l", level=20, message="m", timestamp="2030-01-01T00:00:00Z")
 
 DECISIONS: dict[str, list[Variant]] = {
@@ -136,6 +138,18 @@ DECISIONS: dict[str, list[Variant]] = {
     # artifacts
     "create_artifact": [Variant((ArtifactCreate(key="a"),), {}, False)],
     "read_artifacts": [Variant((), {}, True)],
+    # automations
+    "create_automation": [Variant((AUTOMATION,), {}, False)],
+    "delete_automation": [Variant((_id(),), {}, True)],
+    "delete_resource_owned_automations": [Variant(("prefect.deployment.d",), {}, True)],
+    "find_automation": [Variant((_id(),), {}, True), Variant(("a",), {}, True)],
+    "pause_automation": [Variant((_id(),), {}, True)],
+    "read_automation": [Variant((_id(),), {}, True)],
+    "read_automations": [Variant((), {}, True)],
+    "read_automations_by_name": [Variant(("a",), {}, True)],
+    "read_resource_related_automations": [Variant(("prefect.deployment.d",), {}, True)],
+    "resume_automation": [Variant((_id(),), {}, True)],
+    "update_automation": [Variant((_id(), AUTOMATION), {}, True)],
 }
 
 

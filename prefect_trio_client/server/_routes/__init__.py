@@ -7,6 +7,7 @@ from starlette.routing import BaseRoute
 from prefect_trio_client.server._routes import (
     admin,
     artifacts,
+    automations,
     concurrency,
     deployments,
     flow_runs,
@@ -33,5 +34,6 @@ def api_routes() -> list[BaseRoute]:
         work_pools,
         concurrency,
         artifacts,
+        automations,
     )
     return [route for module in modules for route in module.ROUTES]
