@@ -9,6 +9,7 @@ from __future__ import annotations
 from prefect_trio_client.orchestration import (
     admin,
     artifacts,
+    automations,
     blocks,
     concurrency,
     deployments,
@@ -140,3 +141,15 @@ class Endpoints:
     read_block_types = endpoint(blocks.read_block_types)
     update_block_document = endpoint(blocks.update_block_document)
     update_block_type = endpoint(blocks.update_block_type)
+    # automations
+    create_automation = endpoint(automations.create_automation)
+    delete_automation = endpoint(automations.delete_automation)
+    delete_resource_owned_automations = endpoint(automations.delete_resource_owned_automations)
+    find_automation = endpoint(automations.find_automation)
+    pause_automation = endpoint(automations.pause_automation)
+    read_automation = endpoint(automations.read_automation)
+    read_automations = endpoint(automations.read_automations)
+    read_automations_by_name = endpoint(automations.read_automations_by_name)
+    read_resource_related_automations = endpoint(automations.read_resource_related_automations)
+    resume_automation = endpoint(automations.resume_automation)
+    update_automation = endpoint(automations.update_automation)

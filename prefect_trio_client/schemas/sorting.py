@@ -10,6 +10,7 @@ import enum
 
 __all__ = [
     "ArtifactSort",
+    "AutomationSort",
     "BlockDocumentSort",
     "DeploymentSort",
     "FlowRunSort",
@@ -97,3 +98,12 @@ class BlockDocumentSort(str, enum.Enum):
     NAME_DESC = "NAME_DESC"
     NAME_ASC = "NAME_ASC"
     BLOCK_TYPE_AND_NAME_ASC = "BLOCK_TYPE_AND_NAME_ASC"
+
+
+class AutomationSort(str, enum.Enum):
+    """Sort orders for ``POST /automations/filter``."""
+
+    CREATED_DESC = "CREATED_DESC"
+    UPDATED_DESC = "UPDATED_DESC"
+    NAME_ASC = "NAME_ASC"
+    NAME_DESC = "NAME_DESC"

@@ -20,6 +20,8 @@ from prefect_trio_client.server._system_blocks import SYSTEM_BLOCKS
 
 __all__ = [
     "ARTIFACTS",
+    "AUTOMATIONS",
+    "AUTOMATION_RELATED_RESOURCES",
     "BLOCK_DOCUMENTS",
     "BLOCK_SCHEMAS",
     "BLOCK_TYPES",
@@ -104,6 +106,15 @@ def _system_block_rows() -> tuple[str, ...]:
     return tuple(rows)
 
 
+# automations
+AUTOMATIONS = Table("automations", ("name",))
+AUTOMATION_RELATED_RESOURCES = Table(
+    "automation_related_resources", ("automation_id", "resource_id")
+)
+"""Which resources an automation relates to (its owner; deployments its actions run),
+one row per pair, with whether the resource owns it."""
+
+
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
     # 0 -> 1: the first schema.
     (
@@ -168,5 +179,16 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         " name TEXT, doc TEXT NOT NULL)",
         "CREATE UNIQUE INDEX uq_block_documents_name ON block_documents (block_type_id, name)",
         *_system_block_rows(),
+    ),
+    # 2 -> 3: automations.
+    (
+        "CREATE TABLE automations (id TEXT PRIMARY KEY, name TEXT NOT NULL, doc TEXT NOT NULL)",
+        "CREATE INDEX ix_automations_name ON automations (name)",
+        "CREATE TABLE automation_related_resources (id TEXT PRIMARY KEY,"
+        " automation_id TEXT NOT NULL, resource_id TEXT NOT NULL, doc TEXT NOT NULL)",
+        "CREATE UNIQUE INDEX uq_automation_related_resources"
+        " ON automation_related_resources (automation_id, resource_id)",
+        "CREATE INDEX ix_automation_related_resources_resource"
+        " ON automation_related_resources (resource_id)",
     ),
 )

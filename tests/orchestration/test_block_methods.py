@@ -41,7 +41,7 @@ CAPTURE: dict[str, Any] = json.loads(CAPTURE_PATH.read_text(encoding="utf-8"))
 def exchange(method: str) -> dict[str, Any]:
     """The one captured exchange of a client call (named as the capture script names it)."""
     (found,) = [x for x in CAPTURE.values() if x["client_method"] == method]
-    return found
+    return dict(found)
 
 
 def body_of(method: str) -> Any:

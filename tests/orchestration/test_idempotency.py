@@ -30,6 +30,7 @@ from prefect_trio_client.schemas.actions import (
     WorkPoolCreate,
     WorkPoolUpdate,
 )
+from prefect_trio_client.schemas.automations import AutomationCore, DoNothing, EventTrigger
 from prefect_trio_client.schemas.objects import State, StateType
 
 README = Path(__file__).parents[2] / "README.md"
@@ -51,6 +52,7 @@ BLOCK_DOCUMENT = BlockDocumentCreate(name="d", block_schema_id=uuid4(), block_ty
 LOG = LogCreate.model_validate(
     {"name": "l", "level": 20, "message": "m", "timestamp": "2030-01-01T00:00:00Z"}
 )
+AUTOMATION = AutomationCore(name="a", trigger=EventTrigger(), actions=[DoNothing()])
 
 DECISIONS: dict[str, list[Variant]] = {
     # admin
@@ -161,6 +163,18 @@ DECISIONS: dict[str, list[Variant]] = {
     "read_block_types": [Variant((), {}, True)],
     "update_block_document": [Variant((_id(), BlockDocumentUpdate(data={"a": 1})), {}, True)],
     "update_block_type": [Variant((_id(), BlockTypeUpdate(description="d")), {}, True)],
+    # automations
+    "create_automation": [Variant((AUTOMATION,), {}, False)],
+    "delete_automation": [Variant((_id(),), {}, True)],
+    "delete_resource_owned_automations": [Variant(("prefect.deployment.d",), {}, True)],
+    "find_automation": [Variant((_id(),), {}, True), Variant(("a",), {}, True)],
+    "pause_automation": [Variant((_id(),), {}, True)],
+    "read_automation": [Variant((_id(),), {}, True)],
+    "read_automations": [Variant((), {}, True)],
+    "read_automations_by_name": [Variant(("a",), {}, True)],
+    "read_resource_related_automations": [Variant(("prefect.deployment.d",), {}, True)],
+    "resume_automation": [Variant((_id(),), {}, True)],
+    "update_automation": [Variant((_id(), AUTOMATION), {}, True)],
 }
 
 

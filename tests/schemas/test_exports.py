@@ -9,9 +9,16 @@ from types import ModuleType
 import pytest
 
 from prefect_trio_client import schemas, states
-from prefect_trio_client.schemas import actions, filters, objects, responses, sorting
+from prefect_trio_client.schemas import (
+    actions,
+    automations,
+    filters,
+    objects,
+    responses,
+    sorting,
+)
 
-MODULES = [schemas, actions, filters, objects, responses, sorting, states]
+MODULES = [schemas, actions, automations, filters, objects, responses, sorting, states]
 
 
 def _ruff_order(name: str) -> tuple[int, str]:

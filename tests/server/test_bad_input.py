@@ -55,6 +55,7 @@ def _url(path: str, *, token: str = "x") -> str:
         "checksum",
     ):
         url = url.replace(f"{{{name}}}", token)
+    url = url.replace("{resource_id:str}", token)  # automations
     assert "{" not in url, url
     return url
 
@@ -69,6 +70,8 @@ def assert_prefect_error(response: httpx.Response) -> None:
         assert body["exception_message"] == "Invalid request received."
         assert all(e["loc"][0] in ("body", "query", "path") for e in body["exception_detail"])
         assert "request_body" in body
+    elif set(body) == {"exception_message"}:
+        assert body["exception_message"]  # Prefect's ObjectNotFoundError (automations)
     else:
         assert "detail" in body, body
 

@@ -40,7 +40,7 @@ def test_checksums_are_prefects() -> None:
     for key in ("POST /block_schemas/ (create_block_schema)",):
         exchange = CAPTURE[key]
         assert checksum(exchange["request_body"]["fields"]) == exchange["response_body"]["checksum"]
-    nested = {
+    nested: dict[str, Any] = {
         "properties": {"inner": {"$ref": "#/definitions/Inner"}, "b": {"$ref": "#/definitions/B"}},
         "definitions": {
             "Inner": {"type": "object", "properties": {"x": {"$ref": "#/definitions/X"}}},

@@ -7,6 +7,7 @@ from starlette.routing import BaseRoute
 from prefect_trio_client.server._routes import (
     admin,
     artifacts,
+    automations,
     blocks,
     concurrency,
     deployments,
@@ -35,5 +36,6 @@ def api_routes() -> list[BaseRoute]:
         concurrency,
         artifacts,
         blocks,
+        automations,
     )
     return [route for module in modules for route in module.ROUTES]
