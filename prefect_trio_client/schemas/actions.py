@@ -33,6 +33,7 @@ from prefect_trio_client.schemas.objects import (
     AnyTaskRunInput,
     ConcurrencyOptions,
     DateTime,
+    DeploymentBranchingOptions,
     FlowRunPolicy,
     KeyValueLabels,
     QueueFilter,
@@ -48,6 +49,8 @@ __all__ = [
     "ArtifactCreate",
     "ArtifactKey",
     "ArtifactUpdate",
+    "ConcurrencyLimitCreate",
+    "DeploymentBranch",
     "DeploymentCreate",
     "DeploymentFlowRunCreate",
     "DeploymentScheduleCreate",
@@ -466,3 +469,27 @@ class GlobalConcurrencyLimitUpdate(ActionBaseModel):
     active: bool | None = None
     active_slots: NonNegativeInt | None = None
     slot_decay_per_second: NonNegativeFloat | None = None
+
+
+# --------------------------------------------------------------------------- tag limits, branches
+
+
+class ConcurrencyLimitCreate(ActionBaseModel):
+    """Body of ``POST /concurrency_limits/`` (an existing tag's limit is updated)."""
+
+    tag: Name
+    concurrency_limit: NonNegativeInt
+
+
+def _non_blank(value: str) -> str:
+    if not value.strip():
+        raise ValueError("Branch name cannot be empty or contain only whitespace")
+    return value
+
+
+class DeploymentBranch(ActionBaseModel):
+    """Body of ``POST /deployments/{id}/branch`` (Prefect Cloud; an OSS server has none)."""
+
+    branch: Annotated[str, AfterValidator(_non_blank)]
+    options: DeploymentBranchingOptions = Field(default_factory=DeploymentBranchingOptions)
+    overrides: DeploymentUpdate | None = None

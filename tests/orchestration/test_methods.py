@@ -777,15 +777,18 @@ CASES: dict[str, Case] = {
 class SampleServer:
     """Answers the n-th request with the n-th sample's captured response."""
 
-    def __init__(self, keys: list[str]) -> None:
+    def __init__(
+        self, keys: list[str], answer: Callable[[str], httpx.Response] = response_for
+    ) -> None:
         self.keys = keys
+        self.answer = answer
         self.requests: list[httpx.Request] = []
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
         index = len(self.requests)
         assert index < len(self.keys), f"unexpected extra request {request.method} {request.url}"
         self.requests.append(request)
-        return response_for(self.keys[index])
+        return self.answer(self.keys[index])
 
 
 @pytest.mark.anyio

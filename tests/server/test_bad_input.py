@@ -42,7 +42,7 @@ WITH_BODY = [(m, p) for m, p in ROUTES if m in ("POST", "PATCH")]
 def _url(path: str, *, token: str = "x") -> str:
     """A concrete URL: unknown ids and names, so lookups miss."""
     url = path
-    for name in ("id",):
+    for name in ("id", "schedule_id"):
         url = url.replace(f"{{{name}:uuid}}", str(uuid.uuid4()))
     for name in (
         "name",
@@ -51,6 +51,7 @@ def _url(path: str, *, token: str = "x") -> str:
         "work_pool_name",
         "id_or_name",
         "lease_id",
+        "tag",
     ):
         url = url.replace(f"{{{name}}}", token)
     assert "{" not in url, url

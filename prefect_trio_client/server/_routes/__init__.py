@@ -12,6 +12,7 @@ from prefect_trio_client.server._routes import (
     flow_runs,
     flows,
     logs,
+    tag_concurrency,
     task_runs,
     variables,
     work_pools,
@@ -33,5 +34,6 @@ def api_routes() -> list[BaseRoute]:
         work_pools,
         concurrency,
         artifacts,
+        tag_concurrency,  # issue 11: limits and deployments
     )
     return [route for module in modules for route in module.ROUTES]
