@@ -580,3 +580,42 @@ def test_a_blank_branch_name_is_refused_before_any_request() -> None:
 
     with pytest.raises(ValueError, match="Branch name cannot be empty"):
         next(create_deployment_branch(DEPLOYMENT_ID, "  "))
+
+
+@pytest.mark.anyio
+async def test_an_upsert_whose_create_meets_the_name_taken_updates(kind: ClientKind) -> None:
+    """Another writer (or our own send whose answer was lost) made the limit between the
+    read and the create: the upsert sets it to what was asked instead of failing."""
+    answers = {
+        "GET": httpx.Response(404, json={"detail": "Concurrency Limit not found"}),
+        "POST": httpx.Response(409, json={"detail": "Data integrity conflict."}),
+        "PATCH": httpx.Response(204),
+    }
+    sent: list[httpx.Request] = []
+
+    def server(request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        return answers[request.method]
+
+    async with make_client(kind, server) as client:
+        await call(client, "upsert_global_concurrency_limit_by_name", "gcl", 3, 0.5)
+    assert [(r.method, r.url.path) for r in sent] == [
+        ("GET", "/api/v2/concurrency_limits/gcl"),
+        ("POST", "/api/v2/concurrency_limits/"),
+        ("PATCH", "/api/v2/concurrency_limits/gcl"),
+    ]
+    assert json.loads(sent[2].content) == {"limit": 3, "slot_decay_per_second": 0.5}
+
+
+def test_the_create_of_an_upsert_may_be_resent() -> None:
+    from prefect_trio_client.orchestration.concurrency import (
+        upsert_global_concurrency_limit_by_name,
+    )
+
+    plan = upsert_global_concurrency_limit_by_name("gcl", 3)
+    assert next(plan).method == "GET"
+    request = httpx.Request("GET", "http://server/api/v2/concurrency_limits/gcl")
+    missing = httpx.Response(404, json={"detail": "Concurrency Limit not found"}, request=request)
+    create = plan.throw(ObjectNotFound("missing", request=request, response=missing))
+    plan.close()
+    assert (create.method, create.safe_to_resend) == ("POST", True)
