@@ -17,6 +17,7 @@ from prefect_trio_client.orchestration import (
     flows,
     logs,
     run_states,
+    tag_concurrency,
     task_runs,
     variables,
     work_pools,
@@ -153,3 +154,31 @@ class Endpoints:
     read_resource_related_automations = endpoint(automations.read_resource_related_automations)
     resume_automation = endpoint(automations.resume_automation)
     update_automation = endpoint(automations.update_automation)
+    # issue 11, limits and deployments: tag (v1) limits
+    create_concurrency_limit = endpoint(tag_concurrency.create_concurrency_limit)
+    decrement_v1_concurrency_slots = endpoint(tag_concurrency.decrement_v1_concurrency_slots)
+    delete_concurrency_limit_by_tag = endpoint(tag_concurrency.delete_concurrency_limit_by_tag)
+    increment_v1_concurrency_slots = endpoint(tag_concurrency.increment_v1_concurrency_slots)
+    read_concurrency_limit_by_tag = endpoint(tag_concurrency.read_concurrency_limit_by_tag)
+    read_concurrency_limits = endpoint(tag_concurrency.read_concurrency_limits)
+    reset_concurrency_limit_by_tag = endpoint(tag_concurrency.reset_concurrency_limit_by_tag)
+
+    # issue 11, limits and deployments: global (v2) limits without a lease
+    increment_concurrency_slots = endpoint(concurrency.increment_concurrency_slots)
+    read_global_concurrency_limits = endpoint(concurrency.read_global_concurrency_limits)
+    release_concurrency_slots = endpoint(concurrency.release_concurrency_slots)
+    update_global_concurrency_limit = endpoint(concurrency.update_global_concurrency_limit)
+    upsert_global_concurrency_limit_by_name = endpoint(
+        concurrency.upsert_global_concurrency_limit_by_name
+    )
+
+    # issue 11, limits and deployments: deployment schedules, pausing, branches, SLAs
+    apply_slas_for_deployment = endpoint(deployments.apply_slas_for_deployment)
+    create_deployment_branch = endpoint(deployments.create_deployment_branch)
+    create_deployment_schedules = endpoint(deployments.create_deployment_schedules)
+    delete_deployment_schedule = endpoint(deployments.delete_deployment_schedule)
+    pause_deployment = endpoint(deployments.pause_deployment)
+    read_deployment_schedules = endpoint(deployments.read_deployment_schedules)
+    resume_deployment = endpoint(deployments.resume_deployment)
+    set_deployment_paused_state = endpoint(deployments.set_deployment_paused_state)
+    update_deployment_schedule = endpoint(deployments.update_deployment_schedule)

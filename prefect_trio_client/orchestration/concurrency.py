@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 from uuid import UUID
 
+from prefect_trio_client.base import PrefectResponse
+from prefect_trio_client.exceptions import ObjectAlreadyExists, ObjectNotFound
 from prefect_trio_client.orchestration._plan import Plan, Request
-from prefect_trio_client.orchestration._wire import body, parse, parse_id, url_path
-from prefect_trio_client.schemas.actions import GlobalConcurrencyLimitCreate
+from prefect_trio_client.orchestration._wire import body, parse, parse_id, parse_list, url_path
+from prefect_trio_client.schemas.actions import (
+    GlobalConcurrencyLimitCreate,
+    GlobalConcurrencyLimitUpdate,
+)
 from prefect_trio_client.schemas.objects import (
     ConcurrencyLeaseHolder,
     ConcurrencyLimitWithLeaseResponse,
@@ -17,10 +22,15 @@ from prefect_trio_client.schemas.objects import (
 __all__ = [
     "create_global_concurrency_limit",
     "delete_global_concurrency_limit_by_name",
+    "increment_concurrency_slots",
     "increment_concurrency_slots_with_lease",
     "read_global_concurrency_limit_by_name",
+    "read_global_concurrency_limits",
+    "release_concurrency_slots",
     "release_concurrency_slots_with_lease",
     "renew_concurrency_lease",
+    "update_global_concurrency_limit",
+    "upsert_global_concurrency_limit_by_name",
 ]
 
 
@@ -82,3 +92,97 @@ def release_concurrency_slots_with_lease(lease_id: UUID) -> Plan[None]:
         json={"lease_id": str(lease_id)},
         idempotent=True,
     )
+
+
+# --------------------------------------------------------------------------- without a lease
+
+
+def read_global_concurrency_limits(
+    limit: int = 10, offset: int = 0
+) -> Plan[list[GlobalConcurrencyLimit]]:
+    """Every global limit (tag limits included, as ``tag:<tag>``), by name, paged."""
+    response = yield Request(
+        "POST",
+        "/v2/concurrency_limits/filter",
+        json={"limit": limit, "offset": offset},
+        idempotent=True,
+    )
+    return parse_list(GlobalConcurrencyLimit, response)
+
+
+def update_global_concurrency_limit(
+    name: str, concurrency_limit: GlobalConcurrencyLimitUpdate
+) -> Plan[PrefectResponse]:
+    """Change the fields set on `concurrency_limit`; the raw 204 response, as in Prefect.
+
+    Raises `ObjectNotFound` for an unknown name (or id).
+    """
+    response: PrefectResponse = yield Request(
+        "PATCH", url_path("v2", "concurrency_limits", name), json=body(concurrency_limit)
+    )
+    return response
+
+
+def upsert_global_concurrency_limit_by_name(
+    name: str, limit: int, slot_decay_per_second: float | None = None
+) -> Plan[None]:
+    """Make the named limit exist with `limit` (and `slot_decay_per_second` when given).
+
+    Read, then create or update what differs. Unlike Prefect's, a create that finds the
+    name taken (another writer, or an earlier send whose answer was lost) updates the
+    limit instead of failing, so the create may be re-sent and the upsert converges.
+    """
+    wanted: dict[str, Any] = {"limit": limit}
+    if slot_decay_per_second is not None:
+        wanted["slot_decay_per_second"] = slot_decay_per_second
+    try:
+        existing = yield from read_global_concurrency_limit_by_name(name)
+    except ObjectNotFound:
+        existing = None
+    if existing is None:
+        create = GlobalConcurrencyLimitCreate(name=name, **wanted)
+        try:
+            yield Request("POST", "/v2/concurrency_limits/", json=body(create), idempotent=True)
+        except ObjectAlreadyExists:
+            pass  # made meanwhile: bring it to what was asked below
+        else:
+            return
+    elif existing.limit == limit and (
+        slot_decay_per_second is None or existing.slot_decay_per_second == slot_decay_per_second
+    ):
+        return
+    yield from update_global_concurrency_limit(name, GlobalConcurrencyLimitUpdate(**wanted))
+
+
+def increment_concurrency_slots(
+    names: list[str],
+    slots: int,
+    mode: str,
+) -> Plan[PrefectResponse]:
+    """Take `slots` from each named limit with no lease (the caller must release them);
+    the raw response (a list of the limits), as in Prefect. 423 (raised) when full.
+
+    Not re-sent after a lost answer: each send takes the slots again.
+    """
+    response: PrefectResponse = yield Request(
+        "POST",
+        "/v2/concurrency_limits/increment",
+        json={"names": list(names), "slots": slots, "mode": mode},
+    )
+    return response
+
+
+def release_concurrency_slots(
+    names: list[str], slots: int, occupancy_seconds: float
+) -> Plan[PrefectResponse]:
+    """Give back `slots` taken by `increment_concurrency_slots`, held for
+    `occupancy_seconds`; the raw response (the limits found), as in Prefect.
+
+    Not re-sent after a lost answer: each send gives the slots back again.
+    """
+    response: PrefectResponse = yield Request(
+        "POST",
+        "/v2/concurrency_limits/decrement",
+        json={"names": list(names), "slots": slots, "occupancy_seconds": occupancy_seconds},
+    )
+    return response

@@ -11,15 +11,18 @@ from prefect_trio_client.orchestration._wire import (
     body,
     filter_body,
     parse,
+    parse_as,
     parse_id,
     parse_list,
     url_path,
     wire_datetime,
 )
 from prefect_trio_client.schemas.actions import (
+    DeploymentBranch,
     DeploymentCreate,
     DeploymentFlowRunCreate,
     DeploymentScheduleCreate,
+    DeploymentScheduleUpdate,
     DeploymentUpdate,
 )
 from prefect_trio_client.schemas.filters import (
@@ -30,18 +33,38 @@ from prefect_trio_client.schemas.filters import (
     WorkPoolFilter,
     WorkQueueFilter,
 )
-from prefect_trio_client.schemas.objects import Deployment, FlowRun, State, StateType
+from prefect_trio_client.schemas.objects import (
+    SCHEDULE_TYPES,
+    Deployment,
+    DeploymentBranchingOptions,
+    DeploymentSchedule,
+    FlowRun,
+    PrefectBaseModel,
+    SlaMergeResponse,
+    SlaTypes,
+    State,
+    StateType,
+)
 from prefect_trio_client.schemas.sorting import DeploymentSort
 
 __all__ = [
+    "apply_slas_for_deployment",
     "create_deployment",
+    "create_deployment_branch",
+    "create_deployment_schedules",
     "create_flow_run_from_deployment",
     "delete_deployment",
+    "delete_deployment_schedule",
     "get_scheduled_flow_runs_for_deployments",
+    "pause_deployment",
     "read_deployment",
     "read_deployment_by_name",
+    "read_deployment_schedules",
     "read_deployments",
+    "resume_deployment",
+    "set_deployment_paused_state",
     "update_deployment",
+    "update_deployment_schedule",
 ]
 
 
@@ -210,3 +233,175 @@ def get_scheduled_flow_runs_for_deployments(
         "POST", "/deployments/get_scheduled_flow_runs", json=request, idempotent=True
     )
     return parse_list(FlowRun, response)
+
+
+# --------------------------------------------------------------------------- schedules
+
+
+def read_deployment_schedules(deployment_id: UUID) -> Plan[list[DeploymentSchedule]]:
+    """The deployment's schedules, last updated first.
+
+    Raises `ObjectNotFound` for an unknown deployment.
+    """
+    response = yield Request("GET", url_path("deployments", deployment_id, "schedules"))
+    return parse_list(DeploymentSchedule, response)
+
+
+def create_deployment_schedules(
+    deployment_id: UUID,
+    schedules: list[tuple[SCHEDULE_TYPES, bool]] | list[DeploymentScheduleCreate],
+    max_scheduled_runs: int | None = None,
+    parameters: dict[str, Any] | None = None,
+    slug: str | None = None,
+) -> Plan[list[DeploymentSchedule]]:
+    """Add schedules to a deployment; return them as stored.
+
+    `schedules` is a list of ``DeploymentScheduleCreate``, or of ``(schedule, active)``
+    pairs, which then share `max_scheduled_runs`, `parameters` and `slug` (as in
+    Prefect). Not re-sent after a lost answer: a repeat adds the schedules again (or
+    answers 409 for a slug the first send took).
+    """
+    creates: list[DeploymentScheduleCreate] = []
+    for item in schedules:
+        if isinstance(item, DeploymentScheduleCreate):
+            creates.append(item)
+            continue
+        schedule, active = item
+        creates.append(
+            DeploymentScheduleCreate(
+                schedule=schedule,
+                active=active,
+                max_scheduled_runs=max_scheduled_runs,
+                parameters=parameters or {},
+                slug=slug,
+            )
+        )
+    response = yield Request(
+        "POST",
+        url_path("deployments", deployment_id, "schedules"),
+        json=[body(create) for create in creates],
+    )
+    return parse_list(DeploymentSchedule, response)
+
+
+def update_deployment_schedule(
+    deployment_id: UUID,
+    schedule_id: UUID,
+    active: bool | None = None,
+    schedule: SCHEDULE_TYPES | None = None,
+    max_scheduled_runs: int | None = None,
+    parameters: dict[str, Any] | None = None,
+    slug: str | None = None,
+) -> Plan[None]:
+    """Change the given fields of one schedule (None leaves a field as it is).
+
+    Raises `ObjectNotFound` for an unknown deployment or schedule.
+    """
+    given: dict[str, Any] = {
+        "active": active,
+        "schedule": schedule,
+        "max_scheduled_runs": max_scheduled_runs,
+        "parameters": parameters,
+        "slug": slug,
+    }
+    update = DeploymentScheduleUpdate(**{k: v for k, v in given.items() if v is not None})
+    yield Request(
+        "PATCH",
+        url_path("deployments", deployment_id, "schedules", schedule_id),
+        json=body(update),
+    )
+
+
+def delete_deployment_schedule(deployment_id: UUID, schedule_id: UUID) -> Plan[None]:
+    """Raises `ObjectNotFound` for an unknown deployment or schedule."""
+    yield Request("DELETE", url_path("deployments", deployment_id, "schedules", schedule_id))
+
+
+# --------------------------------------------------------------------------- pausing
+
+
+def _deployment_id(deployment_id: UUID | str) -> UUID:
+    if isinstance(deployment_id, UUID):
+        return deployment_id
+    try:
+        return UUID(deployment_id)
+    except ValueError:
+        raise ValueError(f"Invalid deployment ID: {deployment_id}") from None
+
+
+def set_deployment_paused_state(deployment_id: UUID, paused: bool) -> Plan[None]:
+    """Pause or resume a deployment (Prefect deprecates this name for the two below).
+
+    Raises `ObjectNotFound` for an unknown deployment.
+    """
+    yield Request("PATCH", url_path("deployments", deployment_id), json={"paused": paused})
+
+
+def pause_deployment(deployment_id: UUID | str) -> Plan[None]:
+    """Stop scheduling runs of a deployment (its id as a UUID or its text).
+
+    Raises:
+        ValueError: `deployment_id` is not a UUID.
+        ObjectNotFound: No such deployment.
+    """
+    yield from set_deployment_paused_state(_deployment_id(deployment_id), True)
+
+
+def resume_deployment(deployment_id: UUID | str) -> Plan[None]:
+    """Schedule runs of a paused deployment again (see `pause_deployment`)."""
+    yield from set_deployment_paused_state(_deployment_id(deployment_id), False)
+
+
+# --------------------------------------------------------------------------- branches, SLAs
+
+
+def create_deployment_branch(
+    deployment_id: UUID,
+    branch: str,
+    options: DeploymentBranchingOptions | None = None,
+    overrides: DeploymentUpdate | None = None,
+) -> Plan[UUID]:
+    """Copy a deployment as branch `branch`, with `overrides` applied; return the new id.
+
+    Prefect Cloud serves this; an open-source server (and the embedded one) answers 404,
+    raised as `ObjectNotFound`. Not re-sent after a lost answer: a repeat branches again.
+    """
+    request = DeploymentBranch(
+        branch=branch,
+        options=options or DeploymentBranchingOptions(),
+        overrides=overrides,
+    )
+    response = yield Request(
+        "POST", url_path("deployments", deployment_id, "branch"), json=body(request)
+    )
+    return parse_id(response)
+
+
+class _Named(PrefectBaseModel):
+    name: str
+
+
+class _SlaMerge(PrefectBaseModel):
+    created: list[_Named]
+    updated: list[_Named]
+    deleted: list[_Named]
+
+
+def apply_slas_for_deployment(deployment_id: UUID, slas: list[SlaTypes]) -> Plan[SlaMergeResponse]:
+    """Make `slas` the deployment's SLAs, matched by name: new names are created, known
+    ones updated, the deployment's other SLAs deleted. Returns the names of each.
+
+    Prefect Cloud serves this; an open-source server (and the embedded one) answers 404,
+    raised as `ObjectNotFound`. Safe to re-send: a repeat applies the same set again.
+    """
+    owner = f"prefect.deployment.{deployment_id}"
+    specs = [{**body(sla), "owner_resource": owner} for sla in slas]
+    response = yield Request(
+        "POST", url_path("slas", "apply-resource-slas", owner), json=specs, idempotent=True
+    )
+    merged = parse_as(_SlaMerge, response, "an SLA merge result")
+    return SlaMergeResponse(
+        created=[sla.name for sla in merged.created],
+        updated=[sla.name for sla in merged.updated],
+        deleted=[sla.name for sla in merged.deleted],
+    )

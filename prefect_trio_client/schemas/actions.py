@@ -34,6 +34,7 @@ from prefect_trio_client.schemas.objects import (
     AnyTaskRunInput,
     ConcurrencyOptions,
     DateTime,
+    DeploymentBranchingOptions,
     FlowRunPolicy,
     KeyValueLabels,
     QueueFilter,
@@ -56,6 +57,8 @@ __all__ = [
     "BlockTypeCreate",
     "BlockTypeSlug",
     "BlockTypeUpdate",
+    "ConcurrencyLimitCreate",
+    "DeploymentBranch",
     "DeploymentCreate",
     "DeploymentFlowRunCreate",
     "DeploymentScheduleCreate",
@@ -553,3 +556,27 @@ class BlockDocumentUpdate(ActionBaseModel):
     block_schema_id: UUID | None = None
     data: dict[str, Any] = Field(default_factory=dict)
     merge_existing_data: bool = True
+
+
+# --------------------------------------------------------------------------- tag limits, branches
+
+
+class ConcurrencyLimitCreate(ActionBaseModel):
+    """Body of ``POST /concurrency_limits/`` (an existing tag's limit is updated)."""
+
+    tag: Name
+    concurrency_limit: NonNegativeInt
+
+
+def _non_blank(value: str) -> str:
+    if not value.strip():
+        raise ValueError("Branch name cannot be empty or contain only whitespace")
+    return value
+
+
+class DeploymentBranch(ActionBaseModel):
+    """Body of ``POST /deployments/{id}/branch`` (Prefect Cloud; an OSS server has none)."""
+
+    branch: Annotated[str, AfterValidator(_non_blank)]
+    options: DeploymentBranchingOptions = Field(default_factory=DeploymentBranchingOptions)
+    overrides: DeploymentUpdate | None = None

@@ -68,7 +68,9 @@ __all__ = [
     "BlockDocument",
     "BlockSchema",
     "BlockType",
+    "BranchingScheduleHandling",
     "ConcurrencyLeaseHolder",
+    "ConcurrencyLimit",
     "ConcurrencyLimitStrategy",
     "ConcurrencyLimitWithLeaseResponse",
     "ConcurrencyOptions",
@@ -78,15 +80,18 @@ __all__ = [
     "CsrfToken",
     "DateTime",
     "Deployment",
+    "DeploymentBranchingOptions",
     "DeploymentSchedule",
     "DeploymentStatus",
     "Flow",
     "FlowRun",
     "FlowRunPolicy",
     "FlowRunResult",
+    "FrequencySla",
     "GlobalConcurrencyLimit",
     "IntervalSchedule",
     "KeyValueLabels",
+    "LatenessSla",
     "Log",
     "MinimalConcurrencyLimitResponse",
     "ObjectBaseModel",
@@ -95,6 +100,9 @@ __all__ = [
     "QueueFilter",
     "RRuleSchedule",
     "Seconds",
+    "ServiceLevelAgreement",
+    "SlaMergeResponse",
+    "SlaTypes",
     "SparseBaseModel",
     "State",
     "StateDetails",
@@ -103,6 +111,7 @@ __all__ = [
     "TaskRunInput",
     "TaskRunPolicy",
     "TaskRunResult",
+    "TimeToCompletionSla",
     "UpdatedBy",
     "Variable",
     "WorkPool",
@@ -960,3 +969,66 @@ class BlockDocument(ObjectBaseModel):
     block_type: BlockType | None = None
     block_document_references: dict[str, dict[str, Any]] = Field(default_factory=dict)
     is_anonymous: bool = False
+
+
+# ------------------------------------------------------------------ tag limits, branches, SLAs
+
+
+class ConcurrencyLimit(ObjectBaseModel):
+    """A tag-based (v1) concurrency limit: the task runs holding a slot are listed."""
+
+    tag: str
+    concurrency_limit: int
+    active_slots: list[UUID] = Field(default_factory=list)
+
+
+class BranchingScheduleHandling(str, enum.Enum):
+    """What a deployment branch does with the schedules it copies."""
+
+    KEEP = "keep"
+    REMOVE = "remove"
+    INACTIVE = "inactive"
+
+
+class DeploymentBranchingOptions(ActionBaseModel):
+    """How `create_deployment_branch` copies a deployment (sent only as given)."""
+
+    schedule_handling: BranchingScheduleHandling = BranchingScheduleHandling.REMOVE
+
+
+class ServiceLevelAgreement(ActionBaseModel):
+    """An SLA of a deployment, matched by name when applied (names are per deployment)."""
+
+    name: str
+    severity: Literal["minor", "low", "moderate", "high", "critical"] = "moderate"
+    enabled: bool | None = True
+
+
+class TimeToCompletionSla(ServiceLevelAgreement):
+    """Violated when a flow run runs longer than `duration` seconds."""
+
+    duration: int
+
+
+class FrequencySla(ServiceLevelAgreement):
+    """Violated when no flow run completes within `stale_after` of the previous one."""
+
+    stale_after: Seconds
+
+
+class LatenessSla(ServiceLevelAgreement):
+    """Violated when a flow run has not started `within` its scheduled time."""
+
+    within: Seconds
+
+
+SlaTypes = TimeToCompletionSla | LatenessSla | FrequencySla
+"""The SLAs `apply_slas_for_deployment` accepts (Prefect's ``SlaTypes``)."""
+
+
+class SlaMergeResponse(PrefectBaseModel):
+    """The names of the SLAs an apply created, updated and deleted."""
+
+    created: list[str]
+    updated: list[str]
+    deleted: list[str]

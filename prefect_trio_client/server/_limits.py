@@ -21,9 +21,14 @@ from prefect_trio_client.server._tables import CONCURRENCY_LEASES, CONCURRENCY_L
 from prefect_trio_client.server._time import iso, seconds_between
 
 __all__ = [
+    "acquire",
     "active_slots",
     "expire_leases",
+    "give_back",
+    "leases_on",
+    "new_lease",
     "new_limit",
+    "occupy",
     "present_limit",
     "release",
     "take_slots",
@@ -86,12 +91,17 @@ def release(tx: Tx, lease: Doc) -> None:
     occupied = max(seconds_between(lease["created"], tx.now_iso), 0.0)
     for limit_id in lease["resource_ids"]:
         limit = tx.get(CONCURRENCY_LIMITS, limit_id)
-        if limit is None:
-            continue
+        if limit is not None:
+            give_back(tx, limit, int(lease["slots"]), occupied)
+    tx.delete(CONCURRENCY_LEASES, lease["id"])
+
+
+def give_back(tx: Tx, limit: Doc, slots: int, occupied: float | None) -> None:
+    """Free `slots` of a limit held for `occupied` seconds (None: unknown, no sample)."""
+    if occupied is not None:
         average = float(limit.get("avg_slot_occupancy_seconds") or 2.0)
         limit["avg_slot_occupancy_seconds"] = 0.8 * average + 0.2 * occupied
-        _set_slots(tx, limit, active_slots(tx, limit) - int(lease["slots"]))
-    tx.delete(CONCURRENCY_LEASES, lease["id"])
+    _set_slots(tx, limit, active_slots(tx, limit) - slots)
 
 
 def take_slots(
@@ -108,21 +118,54 @@ def take_slots(
     limit has no room.
     """
     active = [limit for limit in limits if limit.get("active", True)]
+    wait = acquire(tx, active, slots)
+    if wait is not None:
+        return wait
+    return new_lease(tx, active, slots, lease_duration=lease_duration, holder=holder)
+
+
+def acquire(tx: Tx, limits: Iterable[Doc], slots: int) -> float | None:
+    """Take `slots` from every active limit, or none of them: None when taken, else the
+    seconds to wait before trying again (Retry-After)."""
+    active = [limit for limit in limits if limit.get("active", True)]
     blocking = [limit for limit in active if active_slots(tx, limit) + slots > limit["limit"]]
     if blocking:
         return max(_retry_after(limit, slots) for limit in blocking)
     for limit in active:
-        _set_slots(tx, limit, active_slots(tx, limit) + slots)
+        occupy(tx, limit, slots)
+    return None
+
+
+def occupy(tx: Tx, limit: Doc, slots: int) -> None:
+    """Take `slots` of a limit whether or not it has room (callers check first)."""
+    _set_slots(tx, limit, active_slots(tx, limit) + slots)
+
+
+def new_lease(
+    tx: Tx,
+    limits: Iterable[Doc],
+    slots: int,
+    *,
+    lease_duration: float,
+    holder: dict[str, Any] | None,
+) -> Doc:
+    """Record that `holder` holds `slots` of `limits` (already taken) until the lease
+    expires, `lease_duration` seconds from now, or is released."""
     lease = {
         "id": str(new_id()),
         "created": tx.now_iso,
         "expiration": iso(tx.now + timedelta(seconds=lease_duration)),
-        "resource_ids": [limit["id"] for limit in active],
+        "resource_ids": [limit["id"] for limit in limits],
         "slots": slots,
         "holder": holder,
     }
     tx.insert(CONCURRENCY_LEASES, lease)
     return lease
+
+
+def leases_on(tx: Tx, limit: Doc) -> list[Doc]:
+    """The leases that hold slots of `limit`."""
+    return [lease for lease in tx.find(CONCURRENCY_LEASES) if limit["id"] in lease["resource_ids"]]
 
 
 def _retry_after(limit: Doc, slots: int) -> float:

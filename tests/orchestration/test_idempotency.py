@@ -24,6 +24,7 @@ from prefect_trio_client.schemas.actions import (
     BlockTypeUpdate,
     DeploymentUpdate,
     GlobalConcurrencyLimitCreate,
+    GlobalConcurrencyLimitUpdate,
     LogCreate,
     VariableCreate,
     VariableUpdate,
@@ -31,7 +32,12 @@ from prefect_trio_client.schemas.actions import (
     WorkPoolUpdate,
 )
 from prefect_trio_client.schemas.automations import AutomationCore, DoNothing, EventTrigger
-from prefect_trio_client.schemas.objects import State, StateType
+from prefect_trio_client.schemas.objects import (
+    CronSchedule,
+    State,
+    StateType,
+    TimeToCompletionSla,
+)
 
 README = Path(__file__).parents[2] / "README.md"
 HEADING = "### Which requests are re-sent after a lost answer"
@@ -175,6 +181,36 @@ DECISIONS: dict[str, list[Variant]] = {
     "read_resource_related_automations": [Variant(("prefect.deployment.d",), {}, True)],
     "resume_automation": [Variant((_id(),), {}, True)],
     "update_automation": [Variant((_id(), AUTOMATION), {}, True)],
+    # issue 11, limits and deployments: tag (v1) limits
+    "create_concurrency_limit": [Variant(("t", 1), {}, True)],  # upsert by tag
+    "decrement_v1_concurrency_slots": [Variant((["t"], _id(), 1.0), {}, True)],
+    "delete_concurrency_limit_by_tag": [Variant(("t",), {}, True)],
+    "increment_v1_concurrency_slots": [Variant((["t"], _id()), {}, False)],
+    "read_concurrency_limit_by_tag": [Variant(("t",), {}, True)],
+    "read_concurrency_limits": [Variant((10, 0), {}, True)],
+    "reset_concurrency_limit_by_tag": [Variant(("t",), {"slot_override": [_id()]}, True)],
+    # issue 11, limits and deployments: global (v2) limits without a lease
+    "increment_concurrency_slots": [Variant((["l"], 1, "concurrency"), {}, False)],
+    "read_global_concurrency_limits": [Variant((), {}, True)],
+    "release_concurrency_slots": [Variant((["l"], 1, 1.0), {}, False)],
+    "update_global_concurrency_limit": [
+        Variant(("l", GlobalConcurrencyLimitUpdate(limit=2)), {}, True)
+    ],
+    "upsert_global_concurrency_limit_by_name": [Variant(("l", 2), {}, True)],
+    # issue 11, limits and deployments: deployment schedules, pausing, branches, SLAs
+    "apply_slas_for_deployment": [
+        Variant((_id(), [TimeToCompletionSla(name="s", duration=60)]), {}, True)
+    ],
+    "create_deployment_branch": [Variant((_id(), "b"), {}, False)],
+    "create_deployment_schedules": [
+        Variant((_id(), [(CronSchedule(cron="* * * * *"), True)]), {}, False)
+    ],
+    "delete_deployment_schedule": [Variant((_id(), _id()), {}, True)],
+    "pause_deployment": [Variant((_id(),), {}, True)],
+    "read_deployment_schedules": [Variant((_id(),), {}, True)],
+    "resume_deployment": [Variant((_id(),), {}, True)],
+    "set_deployment_paused_state": [Variant((_id(), True), {}, True)],
+    "update_deployment_schedule": [Variant((_id(), _id()), {"active": False}, True)],
 }
 
 

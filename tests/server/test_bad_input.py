@@ -42,7 +42,7 @@ WITH_BODY = [(m, p) for m, p in ROUTES if m in ("POST", "PATCH")]
 def _url(path: str, *, token: str = "x") -> str:
     """A concrete URL: unknown ids and names, so lookups miss."""
     url = path
-    for name in ("id",):
+    for name in ("id", "schedule_id"):
         url = url.replace(f"{{{name}:uuid}}", str(uuid.uuid4()))
     for name in (
         "name",
@@ -53,6 +53,7 @@ def _url(path: str, *, token: str = "x") -> str:
         "lease_id",
         "slug",
         "checksum",
+        "tag",
     ):
         url = url.replace(f"{{{name}}}", token)
     url = url.replace("{resource_id:str}", token)  # automations

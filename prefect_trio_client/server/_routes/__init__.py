@@ -14,6 +14,7 @@ from prefect_trio_client.server._routes import (
     flow_runs,
     flows,
     logs,
+    tag_concurrency,
     task_runs,
     variables,
     work_pools,
@@ -37,5 +38,6 @@ def api_routes() -> list[BaseRoute]:
         artifacts,
         blocks,
         automations,
+        tag_concurrency,  # issue 11: limits and deployments
     )
     return [route for module in modules for route in module.ROUTES]

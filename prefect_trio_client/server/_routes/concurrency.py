@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, PositiveInt
+from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -30,7 +31,9 @@ from prefect_trio_client.server._http import (
     validate_as,
 )
 from prefect_trio_client.server._limits import (
+    acquire,
     expire_leases,
+    give_back,
     new_limit,
     present_limit,
     release,
@@ -40,7 +43,7 @@ from prefect_trio_client.server._queries import PageBody, limit_of
 from prefect_trio_client.server._tables import CONCURRENCY_LEASES, CONCURRENCY_LIMITS
 from prefect_trio_client.server._time import iso
 
-__all__ = ["ROUTES"]
+__all__ = ["ROUTES", "list_limits", "minimal"]
 
 LIMIT_NOT_FOUND = "Concurrency Limit not found"
 _LEASE_SECONDS = Field(300.0, ge=60, le=60 * 60 * 24)
@@ -143,17 +146,56 @@ async def delete(request: Request) -> Response:
     return await api_of(request).write(work)
 
 
-async def filter_limits(request: Request) -> Response:
+async def list_limits(
+    request: Request, show: Callable[[Tx, Doc], Doc], prefix: str = ""
+) -> Response:
+    """A page of the limits whose names start with `prefix`, by name, each as `show`
+    presents it (the global and the tag listings)."""
     api = api_of(request)
     body = validate(PageBody, await json_body(request, {}))
     limit = limit_of(body.limit, api.config.default_limit)
 
     def work(tx: Tx) -> Reply:
         expire_leases(tx)
-        limits = sorted(tx.find(CONCURRENCY_LIMITS), key=lambda doc: doc["name"])
-        return ok([present_limit(tx, doc) for doc in page(limits, body.offset or 0, limit)])
+        found = [doc for doc in tx.find(CONCURRENCY_LIMITS) if doc["name"].startswith(prefix)]
+        found.sort(key=lambda doc: doc["name"])
+        return ok([show(tx, doc) for doc in page(found, body.offset or 0, limit)])
 
     return await api.write(work)
+
+
+async def filter_limits(request: Request) -> Response:
+    return await list_limits(request, present_limit)
+
+
+def _found(tx: Tx, names: list[str]) -> list[Doc]:
+    """The limits of these names that exist, each once, in the order named."""
+    found = [tx.first(CONCURRENCY_LIMITS, name=name) for name in dict.fromkeys(names)]
+    return [limit for limit in found if limit is not None]
+
+
+def _check_request(limits: list[Doc], slots: int, mode: str) -> None:
+    """Prefect's 422s: more slots than a limit has, or a rate limit without decay."""
+    active = [limit for limit in limits if limit.get("active", True)]
+    if any(limit["limit"] < slots for limit in active):
+        raise ApiError(422, "Slots requested is greater than the limit")
+    steady = [limit["name"] for limit in active if not limit.get("slot_decay_per_second")]
+    if mode == "rate_limit" and steady:
+        raise ApiError(
+            422,
+            "Only concurrency limits with slot decay can be used for rate limiting. The"
+            f" following limits do not have a decay configured: {','.join(steady)!r}",
+        )
+
+
+def _locked(wait: float) -> Reply:
+    # Prefect's answer when the slots are taken; the client waits and asks again.
+    return Reply(423, {"detail": "Locked"}, {"Retry-After": f"{wait:.2f}"})
+
+
+def minimal(limits: list[Doc]) -> list[Doc]:
+    """Limits as Prefect's ``MinimalConcurrencyLimitResponse``: id, name, limit."""
+    return [{"id": x["id"], "name": x["name"], "limit": x["limit"]} for x in limits]
 
 
 async def increment_with_lease(request: Request) -> Response:
@@ -161,27 +203,15 @@ async def increment_with_lease(request: Request) -> Response:
 
     def work(tx: Tx) -> Reply:
         expire_leases(tx)
-        found = [tx.first(CONCURRENCY_LIMITS, name=name) for name in dict.fromkeys(body.names)]
-        limits = [limit for limit in found if limit is not None]
-        active = [limit for limit in limits if limit.get("active", True)]
-        if any(limit["limit"] < body.slots for limit in active):
-            raise ApiError(422, "Slots requested is greater than the limit")
-        steady = [limit["name"] for limit in active if not limit.get("slot_decay_per_second")]
-        if body.mode == "rate_limit" and steady:
-            raise ApiError(
-                422,
-                "Only concurrency limits with slot decay can be used for rate limiting. The"
-                f" following limits do not have a decay configured: {','.join(steady)!r}",
-            )
+        limits = _found(tx, body.names)
+        _check_request(limits, body.slots, body.mode)
         holder = None if body.holder is None else body.holder.model_dump(mode="json")
         lease = take_slots(
             tx, limits, body.slots, lease_duration=body.lease_duration, holder=holder
         )
         if isinstance(lease, float):
-            # Prefect's answer when the slots are taken; the client waits and asks again.
-            return Reply(423, {"detail": "Locked"}, {"Retry-After": f"{lease:.2f}"})
-        shown = [{"id": x["id"], "name": x["name"], "limit": x["limit"]} for x in limits]
-        return ok({"lease_id": lease["id"], "limits": shown})
+            return _locked(lease)
+        return ok({"lease_id": lease["id"], "limits": minimal(limits)})
 
     return await api_of(request).write(work)
 
@@ -216,9 +246,60 @@ async def renew_lease(request: Request) -> Response:
     return await api_of(request).write(work)
 
 
+class SlotsBody(BaseModel):
+    """Body of ``increment`` (slots with no lease; Prefect's deprecated
+    ``create_if_missing`` is ignored, as limits must exist)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    slots: PositiveInt
+    names: list[str] = Field(min_length=1)
+    mode: Literal["concurrency", "rate_limit"] = "concurrency"
+
+
+class ReleaseBody(BaseModel):
+    """Body of ``decrement`` (slots taken with no lease)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    slots: PositiveInt
+    names: list[str] = Field(min_length=1)
+    occupancy_seconds: PositiveFloat | None = None
+
+
+async def increment(request: Request) -> Response:
+    body = validate(SlotsBody, await json_body(request))
+
+    def work(tx: Tx) -> Reply:
+        expire_leases(tx)
+        limits = _found(tx, body.names)
+        _check_request(limits, body.slots, body.mode)
+        wait = acquire(tx, limits, body.slots)
+        return ok(minimal(limits)) if wait is None else _locked(wait)
+
+    return await api_of(request).write(work)
+
+
+async def decrement(request: Request) -> Response:
+    body = validate(ReleaseBody, await json_body(request))
+
+    def work(tx: Tx) -> Reply:
+        expire_leases(tx)
+        limits = _found(tx, body.names)
+        per_slot = None if body.occupancy_seconds is None else body.occupancy_seconds / body.slots
+        for limit in limits:
+            if limit.get("active", True):
+                give_back(tx, limit, body.slots, per_slot)
+        return ok(minimal(limits))
+
+    return await api_of(request).write(work)
+
+
 ROUTES = [
     route("/v2/concurrency_limits/", create, "POST"),
     route("/v2/concurrency_limits/filter", filter_limits, "POST"),
+    route("/v2/concurrency_limits/increment", increment, "POST"),
+    route("/v2/concurrency_limits/decrement", decrement, "POST"),
     route("/v2/concurrency_limits/increment-with-lease", increment_with_lease, "POST"),
     route("/v2/concurrency_limits/decrement-with-lease", decrement_with_lease, "POST"),
     route("/v2/concurrency_limits/leases/{lease_id}/renew", renew_lease, "POST"),

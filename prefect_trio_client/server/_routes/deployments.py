@@ -16,6 +16,7 @@ from prefect_trio_client.schemas.actions import (
     DeploymentCreate,
     DeploymentFlowRunCreate,
     DeploymentScheduleCreate,
+    DeploymentScheduleUpdate,
     DeploymentUpdate,
     FlowRunCreate,
     StateCreate,
@@ -31,7 +32,12 @@ from prefect_trio_client.schemas.filters import (
 from prefect_trio_client.schemas.objects import DateTime, StateType
 from prefect_trio_client.schemas.sorting import DeploymentSort, FlowRunSort
 from prefect_trio_client.server._db import Doc, Tx
-from prefect_trio_client.server._errors import not_found, validation_failed
+from prefect_trio_client.server._errors import (
+    INTEGRITY_DETAIL,
+    ApiError,
+    not_found,
+    validation_failed,
+)
 from prefect_trio_client.server._filters import DEPLOYMENT_SORTS, FLOW_RUN_SORTS, page, sort_docs
 from prefect_trio_client.server._http import (
     Reply,
@@ -43,6 +49,7 @@ from prefect_trio_client.server._http import (
     path_id,
     route,
     validate,
+    validate_as,
 )
 from prefect_trio_client.server._ids import new_id
 from prefect_trio_client.server._limits import new_limit, present_limit
@@ -67,6 +74,9 @@ from prefect_trio_client.server._time import iso
 __all__ = ["ROUTES"]
 
 DEPLOYMENT_NOT_FOUND = "Deployment not found"
+DEPLOYMENT_NOT_FOUND_DOT = "Deployment not found."
+"""Prefect's detail on its update and schedule routes (with the full stop)."""
+SCHEDULE_NOT_FOUND = "Schedule not found."
 READY_AFTER_POLL = timedelta(seconds=60)
 
 _COPIED = (
@@ -142,10 +152,10 @@ def present(tx: Tx, deployment: Doc) -> Doc:
     }
 
 
-def _deployment(tx: Tx, deployment_id: str) -> Doc:
+def _deployment(tx: Tx, deployment_id: str, detail: str = DEPLOYMENT_NOT_FOUND) -> Doc:
     deployment = tx.get(DEPLOYMENTS, deployment_id)
     if deployment is None:
-        raise not_found(DEPLOYMENT_NOT_FOUND)
+        raise not_found(detail)
     return deployment
 
 
@@ -299,7 +309,7 @@ async def update(request: Request) -> Response:
     body = validate(DeploymentUpdate, await json_body(request))
 
     def work(tx: Tx) -> Reply:
-        deployment = _deployment(tx, deployment_id)
+        deployment = _deployment(tx, deployment_id, DEPLOYMENT_NOT_FOUND_DOT)
         if body.work_pool_name and body.work_pool_name != DEFAULT_AGENT_POOL:
             pool_by_name(tx, body.work_pool_name)
         _apply(tx, deployment, body, set(body.model_fields_set))
@@ -391,6 +401,94 @@ async def scheduled_flow_runs(request: Request) -> Response:
     return await api.write(work)
 
 
+# --------------------------------------------------------------------------- schedules
+# A deployment's schedules live in its document, as the API shows them. The embedded
+# server has no scheduler, so it has no auto-scheduled runs to delete when a schedule
+# changes (Prefect's server deletes them).
+
+
+def _schedules_of(tx: Tx, deployment_id: str) -> tuple[Doc, list[Doc]]:
+    deployment = _deployment(tx, deployment_id, DEPLOYMENT_NOT_FOUND_DOT)
+    schedules: list[Doc] = deployment.setdefault("schedules", [])
+    return deployment, schedules
+
+
+def _schedule_in(schedules: list[Doc], schedule_id: str) -> Doc:
+    found = next((item for item in schedules if item["id"] == schedule_id), None)
+    if found is None:
+        raise not_found(SCHEDULE_NOT_FOUND)
+    return found
+
+
+def _refuse_taken_slugs(schedules: list[Doc]) -> None:
+    """Slugs are unique within a deployment (a unique index in Prefect: 409)."""
+    slugs = [item["slug"] for item in schedules if item.get("slug") is not None]
+    if len(slugs) != len(set(slugs)):
+        raise ApiError(409, INTEGRITY_DETAIL)
+
+
+async def read_schedules(request: Request) -> Response:
+    deployment_id = path_id(request)
+
+    def work(tx: Tx) -> Reply:
+        _, schedules = _schedules_of(tx, deployment_id)
+        return ok(sorted(schedules, key=lambda item: item["updated"], reverse=True))
+
+    return await api_of(request).read(work)
+
+
+async def create_schedules(request: Request) -> Response:
+    deployment_id = path_id(request)
+    body: list[DeploymentScheduleCreate] = validate_as(
+        list[DeploymentScheduleCreate], await json_body(request)
+    )
+
+    def work(tx: Tx) -> Reply:
+        deployment, schedules = _schedules_of(tx, deployment_id)
+        added = [_schedule(tx, deployment_id, schedule) for schedule in body]
+        schedules.extend(added)
+        _refuse_taken_slugs(schedules)
+        tx.update(DEPLOYMENTS, deployment)
+        return created(added)
+
+    return await api_of(request).write(work)
+
+
+async def update_schedule(request: Request) -> Response:
+    deployment_id = path_id(request)
+    schedule_id = path_id(request, "schedule_id")
+    body = validate(DeploymentScheduleUpdate, await json_body(request))
+
+    def work(tx: Tx) -> Reply:
+        deployment, schedules = _schedules_of(tx, deployment_id)
+        schedule = _schedule_in(schedules, schedule_id)
+        for name in set(DeploymentScheduleUpdate.model_fields) - {"replaces"}:
+            # As in Prefect: null leaves a field as it is, and `parameters` not sent
+            # reads as {} (its default), which clears them.
+            value = getattr(body, name)
+            if value is not None:
+                schedule[name] = to_jsonable_python(value)
+        schedule["updated"] = tx.now_iso
+        _refuse_taken_slugs(schedules)
+        tx.update(DEPLOYMENTS, deployment)
+        return no_content()
+
+    return await api_of(request).write(work)
+
+
+async def delete_schedule(request: Request) -> Response:
+    deployment_id = path_id(request)
+    schedule_id = path_id(request, "schedule_id")
+
+    def work(tx: Tx) -> Reply:
+        deployment, schedules = _schedules_of(tx, deployment_id)
+        schedules.remove(_schedule_in(schedules, schedule_id))
+        tx.update(DEPLOYMENTS, deployment)
+        return no_content()
+
+    return await api_of(request).write(work)
+
+
 ROUTES = [
     route("/deployments/", create, "POST"),
     route("/deployments/filter", filter_deployments, "POST"),
@@ -401,4 +499,8 @@ ROUTES = [
     route("/deployments/{id:uuid}", update, "PATCH"),
     route("/deployments/{id:uuid}", delete, "DELETE"),
     route("/deployments/{id:uuid}/create_flow_run", create_run, "POST"),
+    route("/deployments/{id:uuid}/schedules", read_schedules, "GET"),
+    route("/deployments/{id:uuid}/schedules", create_schedules, "POST"),
+    route("/deployments/{id:uuid}/schedules/{schedule_id:uuid}", update_schedule, "PATCH"),
+    route("/deployments/{id:uuid}/schedules/{schedule_id:uuid}", delete_schedule, "DELETE"),
 ]
