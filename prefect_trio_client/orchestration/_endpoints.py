@@ -119,3 +119,30 @@ class Endpoints:
     # artifacts
     create_artifact = endpoint(artifacts.create_artifact)
     read_artifacts = endpoint(artifacts.read_artifacts)
+
+    # issue 11: queues-misc
+    # work queues and workers
+    delete_work_queue_by_id = endpoint(work_pools.delete_work_queue_by_id)
+    get_runs_in_work_queue = endpoint(work_pools.get_runs_in_work_queue)
+    match_work_queues = endpoint(work_pools.match_work_queues)
+    read_work_pool_concurrency_status = endpoint(work_pools.read_work_pool_concurrency_status)
+    read_work_queue = endpoint(work_pools.read_work_queue)
+    read_work_queue_concurrency_status = endpoint(work_pools.read_work_queue_concurrency_status)
+    read_work_queue_status = endpoint(work_pools.read_work_queue_status)
+    read_worker_metadata = endpoint(work_pools.read_worker_metadata)
+    read_workers_for_work_pool = endpoint(work_pools.read_workers_for_work_pool)
+    update_work_queue = endpoint(work_pools.update_work_queue)
+    # flows, runs, artifacts, server settings
+    clear_server_default_result_storage = endpoint(admin.clear_server_default_result_storage)
+    create_flow = endpoint(flows.create_flow)
+    create_flow_run_input = endpoint(flow_runs.create_flow_run_input)
+    delete_artifact = endpoint(artifacts.delete_artifact)
+    delete_flow_run_input = endpoint(flow_runs.delete_flow_run_input)
+    filter_flow_run_input = endpoint(flow_runs.filter_flow_run_input)
+    read_flow_run_input = endpoint(flow_runs.read_flow_run_input)
+    read_flow_run_state = endpoint(flow_runs.read_flow_run_state)
+    read_latest_artifacts = endpoint(artifacts.read_latest_artifacts)
+    read_server_default_result_storage = endpoint(admin.read_server_default_result_storage)
+    set_task_run_name = endpoint(task_runs.set_task_run_name)
+    update_artifact = endpoint(artifacts.update_artifact)
+    update_server_default_result_storage = endpoint(admin.update_server_default_result_storage)

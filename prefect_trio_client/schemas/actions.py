@@ -63,6 +63,7 @@ __all__ = [
     "Name",
     "NameOrEmpty",
     "NonEmptyishName",
+    "ServerDefaultResultStorageUpdate",
     "StateCreate",
     "TaskRunCreate",
     "TaskRunUpdate",
@@ -466,3 +467,12 @@ class GlobalConcurrencyLimitUpdate(ActionBaseModel):
     active: bool | None = None
     active_slots: NonNegativeInt | None = None
     slot_decay_per_second: NonNegativeFloat | None = None
+
+
+# --------------------------------------------------------------------------- issue 11: queues-misc
+
+
+class ServerDefaultResultStorageUpdate(ActionBaseModel):
+    """Body of ``PUT /admin/storage``."""
+
+    default_result_storage_block_id: UUID

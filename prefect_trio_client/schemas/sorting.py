@@ -9,6 +9,7 @@ Prefect has no sort order for work pools.
 import enum
 
 __all__ = [
+    "ArtifactCollectionSort",
     "ArtifactSort",
     "DeploymentSort",
     "FlowRunSort",
@@ -82,6 +83,16 @@ class VariableSort(str, enum.Enum):
 
 class ArtifactSort(str, enum.Enum):
     """Sort orders for ``POST /artifacts/filter``."""
+
+    CREATED_DESC = "CREATED_DESC"
+    UPDATED_DESC = "UPDATED_DESC"
+    ID_DESC = "ID_DESC"
+    KEY_DESC = "KEY_DESC"
+    KEY_ASC = "KEY_ASC"
+
+
+class ArtifactCollectionSort(str, enum.Enum):
+    """Sort orders for ``POST /artifacts/latest/filter``."""
 
     CREATED_DESC = "CREATED_DESC"
     UPDATED_DESC = "UPDATED_DESC"
