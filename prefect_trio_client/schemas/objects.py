@@ -936,17 +936,11 @@ class FlowRunInput(ObjectBaseModel):
     sender: str | None = None
 
 
-class ArtifactCollection(ObjectBaseModel):
+class ArtifactCollection(Artifact):
     """The latest version of a keyed artifact (``latest_id`` is that version's id)."""
 
     key: str
     latest_id: UUID
-    type: str | None = None
-    description: str | None = None
-    data: Any = None
-    metadata_: dict[str, str] | None = None
-    flow_run_id: UUID | None = None
-    task_run_id: UUID | None = None
 
 
 class ServerDefaultResultStorage(PrefectBaseModel):

@@ -146,25 +146,24 @@ class WorkQueueConcurrencyStatusDetail(PrefectBaseModel):
     flow_run_count: int | None = None
 
 
-class WorkPoolConcurrencyStatus(PrefectBaseModel):
-    """A page of a pool's queues with their slot holders (``page`` counts from 1)."""
+class _ConcurrencyStatusPage(PrefectBaseModel):
+    """What both concurrency status answers have: slots in use, and a page (from 1)."""
 
     active_slots: _ActiveSlots
     concurrency_limit: int | None = None
+    count: int
+    limit: int
+    pages: int
+    page: int
+
+
+class WorkPoolConcurrencyStatus(_ConcurrencyStatusPage):
+    """A page of a pool's queues with their slot holders."""
+
     queues: list[WorkQueueConcurrencyStatusDetail] = Field(default_factory=list)
-    count: int
-    limit: int
-    pages: int
-    page: int
 
 
-class WorkQueueConcurrencyStatus(PrefectBaseModel):
-    """A page of the flow runs holding a queue's slots (``page`` counts from 1)."""
+class WorkQueueConcurrencyStatus(_ConcurrencyStatusPage):
+    """A page of the flow runs holding a queue's slots."""
 
-    active_slots: _ActiveSlots
-    concurrency_limit: int | None = None
     flow_runs: list[FlowRunSlotSummary] = Field(default_factory=list)
-    count: int
-    limit: int
-    pages: int
-    page: int

@@ -21,6 +21,7 @@ __all__ = [
     "DEPLOYMENTS",
     "FLOWS",
     "FLOW_RUNS",
+    "FLOW_RUN_INPUTS",
     "FLOW_RUN_STATES",
     "LOGS",
     "MIGRATIONS",
@@ -60,6 +61,7 @@ CONCURRENCY_LIMITS = Table("concurrency_limits", ("name",))
 CONCURRENCY_LEASES = Table("concurrency_leases", ("expiration",))
 ARTIFACTS = Table("artifacts", ("key", "flow_run_id", "task_run_id"))
 CSRF_TOKENS = Table("csrf_tokens", ("client",))
+FLOW_RUN_INPUTS = Table("flow_run_inputs", ("flow_run_id", "key"))  # issue 11: queues-misc
 
 
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
@@ -111,5 +113,11 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE INDEX ix_artifacts_key ON artifacts (key)",
         "CREATE TABLE csrf_tokens (id TEXT PRIMARY KEY, client TEXT NOT NULL, doc TEXT NOT NULL)",
         "CREATE UNIQUE INDEX uq_csrf_tokens_client ON csrf_tokens (client)",
+    ),
+    # 1 -> 2 (issue 11, queues-misc): flow run inputs, one per key of a run.
+    (
+        "CREATE TABLE flow_run_inputs (id TEXT PRIMARY KEY, flow_run_id TEXT NOT NULL,"
+        " key TEXT NOT NULL, doc TEXT NOT NULL)",
+        "CREATE UNIQUE INDEX uq_flow_run_inputs_key ON flow_run_inputs (flow_run_id, key)",
     ),
 )

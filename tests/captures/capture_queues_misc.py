@@ -4,8 +4,12 @@ default result storage.
 
 Run against a Prefect 3.9.1 server you started (see ``recorder.py``)::
 
-    PYTHONPATH=. /work/main/.nox/interop/bin/python tests/captures/capture_queues_misc.py \
+    PREFECT_API_URL=http://127.0.0.1:4331/api PYTHONPATH=. \
+        /work/main/.nox/interop/bin/python tests/captures/capture_queues_misc.py \
         http://127.0.0.1:4331/api
+
+(Set ``PREFECT_API_URL`` too: Prefect's event emitter, which ``update_artifact`` calls,
+otherwise starts an ephemeral Prefect server of its own.)
 """
 
 from __future__ import annotations

@@ -51,6 +51,8 @@ def _url(path: str, *, token: str = "x") -> str:
         "work_pool_name",
         "id_or_name",
         "lease_id",
+        "key",  # issue 11: queues-misc
+        "view",
     ):
         url = url.replace(f"{{{name}}}", token)
     assert "{" not in url, url

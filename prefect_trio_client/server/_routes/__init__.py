@@ -7,8 +7,10 @@ from starlette.routing import BaseRoute
 from prefect_trio_client.server._routes import (
     admin,
     artifacts,
+    collections,
     concurrency,
     deployments,
+    flow_run_inputs,
     flow_runs,
     flows,
     logs,
@@ -33,5 +35,8 @@ def api_routes() -> list[BaseRoute]:
         work_pools,
         concurrency,
         artifacts,
+        # issue 11: queues-misc
+        flow_run_inputs,
+        collections,
     )
     return [route for module in modules for route in module.ROUTES]
