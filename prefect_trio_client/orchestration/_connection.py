@@ -15,7 +15,9 @@ from typing import Any, ClassVar, Generic, TypeVar
 import httpx
 
 from prefect_trio_client._backpressure import AdaptiveLimit
+from prefect_trio_client._pool import Connection
 from prefect_trio_client._tls import shared_ssl_context, use_shared_ssl_context
+from prefect_trio_client._version import __version__
 from prefect_trio_client.base import (
     PrefectHttpxAsyncClient,
     PrefectHttpxSyncClient,
@@ -227,6 +229,27 @@ class ClientBase(Generic[HttpT]):
         self._http_client: HttpT | None = None
         self._entered = False
         self._closed = False
+        self._lease: Any = None
+        self._unshared_version: Connection[None] | None = None
+
+    def client_version(self) -> str:
+        """This package's version (sent in the User-Agent).
+
+        Prefect's client answers with Prefect's version and compares its major version
+        with the server's; this client compares the server's with `PREFECT_MAJOR_VERSION`,
+        the API it speaks (see `check_api_version`), never with this number.
+        """
+        return __version__
+
+    def _version_state(self) -> Connection[Any]:
+        """Where "the server version was checked" is kept: the shared connection, so a
+        check serves every client on it, or this client's own state when it shares none."""
+        if self._lease is not None:
+            connection: Connection[Any] = self._lease.value
+            return connection
+        if self._unshared_version is None:
+            self._unshared_version = Connection(None, None)
+        return self._unshared_version
 
     @property
     def api_url(self) -> httpx.URL:

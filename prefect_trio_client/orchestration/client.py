@@ -17,7 +17,7 @@ from prefect_trio_client._pool import (
     async_registry,
     check_version_once,
 )
-from prefect_trio_client.base import PrefectHttpxAsyncClient, PrefectResponse
+from prefect_trio_client.base import PrefectHttpxAsyncClient, PrefectResponse, ServerType
 from prefect_trio_client.orchestration._connection import ClientBase, check_api_version
 from prefect_trio_client.orchestration._endpoints import Endpoints
 from prefect_trio_client.orchestration._ephemeral import LeasedASGITransport
@@ -41,16 +41,12 @@ class PrefectClient(ClientBase[PrefectHttpxAsyncClient], AsyncRunner, Endpoints)
     _http_class = PrefectHttpxAsyncClient
     _in_process_transport = LeasedASGITransport
 
-    _lease: Any = None
-
     async def __aenter__(self) -> PrefectClient:
         self._check_can_open()
         self._entered = True
         try:
             if self._connection_key is None:
                 await self._http.__aenter__()
-                if self._check_server_version:
-                    await self._check_version()
             else:
                 registry = async_registry()
                 self._lease = await registry.lease(
@@ -59,15 +55,31 @@ class PrefectClient(ClientBase[PrefectHttpxAsyncClient], AsyncRunner, Endpoints)
                 connection: Connection[Any] = self._lease.value
                 transport = BorrowedAsyncTransport(connection.transport, connection.forget_version)
                 await self._http_on(transport, connection.limit).__aenter__()
-                if self._check_server_version:
-                    await check_version_once(connection, self._check_version)
+            if self._check_server_version:
+                await check_version_once(self._version_state(), self.raise_for_api_version_mismatch)
         except BaseException:
             await self.aclose()
             raise
         return self
 
-    async def _check_version(self) -> None:
+    async def raise_for_api_version_mismatch(self) -> None:
+        """Ask the server its version; refuse one that does not run Prefect 3.
+
+        Prefect Cloud is not asked (always compatible, as in Prefect). Unlike Prefect's
+        client this raises `ServerVersionError` (a `RuntimeError`) and logs nothing for
+        an older 3.x server.
+        """
+        if self.server_type is ServerType.CLOUD:
+            return
         check_api_version(await self.api_version())
+
+    async def raise_for_api_version_mismatch_once(self) -> None:
+        """`raise_for_api_version_mismatch`, unless it already passed on this client's
+        connection (shared connections share the answer; concurrent callers wait for one
+        check). The check runs again after a connection error."""
+        if self.server_type is ServerType.CLOUD:
+            return
+        await check_version_once(self._version_state(), self.raise_for_api_version_mismatch)
 
     async def _open_connection(self) -> Connection[Any]:
         transport: Any

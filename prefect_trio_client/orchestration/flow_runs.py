@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -25,16 +26,27 @@ from prefect_trio_client.schemas.filters import (
     WorkPoolFilter,
     WorkQueueFilter,
 )
-from prefect_trio_client.schemas.objects import FlowRun, FlowRunPolicy, State, StateType
+from prefect_trio_client.schemas.objects import (
+    FlowRun,
+    FlowRunInput,
+    FlowRunPolicy,
+    State,
+    StateType,
+)
 from prefect_trio_client.schemas.responses import OrchestrationResult
 from prefect_trio_client.schemas.sorting import FlowRunSort
 
 __all__ = [
     "count_flow_runs",
     "create_flow_run",
+    "create_flow_run_input",
     "delete_flow_run",
+    "delete_flow_run_input",
+    "filter_flow_run_input",
     "post_flow_run",
     "read_flow_run",
+    "read_flow_run_input",
+    "read_flow_run_state",
     "read_flow_run_states",
     "read_flow_runs",
     "resume_flow_run",
@@ -205,3 +217,60 @@ def update_flow_run_labels(flow_run_id: UUID, labels: dict[str, Any]) -> Plan[No
 def delete_flow_run(flow_run_id: UUID) -> Plan[None]:
     """Raises `ObjectNotFound` for an unknown id."""
     yield Request("DELETE", url_path("flow_runs", flow_run_id))
+
+
+# --------------------------------------------------------------------------- issue 11: queues-misc
+
+#: Prefect's rule for input keys (checked by its client before sending, as here).
+_INPUT_KEY = re.compile(r"[a-z0-9-]*")
+
+
+def read_flow_run_state(flow_run_state_id: UUID) -> Plan[State]:
+    """One state of a flow run, by the state's id. Raises `ObjectNotFound` when unknown."""
+    response = yield Request("GET", url_path("flow_run_states", flow_run_state_id))
+    return parse(State, response)
+
+
+def create_flow_run_input(
+    flow_run_id: UUID, key: str, value: str, sender: str | None = None
+) -> Plan[None]:
+    """Store `value` (JSON text) under `key` for the flow run.
+
+    Raises:
+        ValueError: The key has characters other than lowercase letters, digits and dashes.
+        ObjectAlreadyExists: The run already has an input of that key.
+        ObjectNotFound: No flow run has that id.
+    """
+    if not _INPUT_KEY.fullmatch(key):
+        raise ValueError(
+            f"flow run input key {key!r} must contain only lowercase letters, digits and dashes"
+        )
+    request = {"key": key, "value": value, "sender": sender}
+    yield Request("POST", url_path("flow_runs", flow_run_id, "input"), json=request)
+
+
+def read_flow_run_input(flow_run_id: UUID, key: str) -> Plan[str]:
+    """The stored value (JSON text, undecoded). Raises `ObjectNotFound` for an unknown key."""
+    response = yield Request("GET", url_path("flow_runs", flow_run_id, "input", key))
+    value: str = response.text
+    return value
+
+
+def filter_flow_run_input(
+    flow_run_id: UUID, key_prefix: str, limit: int, exclude_keys: set[str]
+) -> Plan[list[FlowRunInput]]:
+    """Up to `limit` inputs whose key starts with `key_prefix`, oldest first, but none of
+    `exclude_keys`."""
+    request = {"prefix": key_prefix, "limit": limit, "exclude_keys": sorted(exclude_keys)}
+    response = yield Request(
+        "POST",
+        url_path("flow_runs", flow_run_id, "input", "filter"),
+        json=request,
+        idempotent=True,
+    )
+    return parse_list(FlowRunInput, response)
+
+
+def delete_flow_run_input(flow_run_id: UUID, key: str) -> Plan[None]:
+    """Raises `ObjectNotFound` for an unknown key."""
+    yield Request("DELETE", url_path("flow_runs", flow_run_id, "input", key))

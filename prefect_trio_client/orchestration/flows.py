@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from typing import Protocol
 from uuid import UUID
 
 from prefect_trio_client.orchestration._plan import Plan, Request
@@ -25,7 +26,23 @@ from prefect_trio_client.schemas.filters import (
 from prefect_trio_client.schemas.objects import Flow
 from prefect_trio_client.schemas.sorting import FlowSort
 
-__all__ = ["create_flow_from_name", "delete_flow", "read_flow", "read_flow_by_name", "read_flows"]
+__all__ = [
+    "HasName",
+    "create_flow",
+    "create_flow_from_name",
+    "delete_flow",
+    "read_flow",
+    "read_flow_by_name",
+    "read_flows",
+]
+
+
+class HasName(Protocol):
+    """What `create_flow` needs of a flow: its name (a Prefect ``Flow``, our ``@flow``,
+    or any object with a ``name`` string)."""
+
+    @property
+    def name(self) -> str: ...
 
 
 def create_flow_from_name(flow_name: str) -> Plan[UUID]:
@@ -37,6 +54,13 @@ def create_flow_from_name(flow_name: str) -> Plan[UUID]:
         "POST", "/flows/", json=body(FlowCreate(name=flow_name)), idempotent=True
     )
     return parse_id(response)
+
+
+def create_flow(flow: HasName) -> Plan[UUID]:
+    """`create_flow_from_name` for a flow object: Prefect takes its ``Flow``; any object
+    with a ``name`` attribute will do here (the name is all the API stores)."""
+    flow_id: UUID = yield from create_flow_from_name(flow.name)
+    return flow_id
 
 
 def read_flow(flow_id: UUID) -> Plan[Flow]:

@@ -13,7 +13,7 @@ from prefect_trio_client._pool import (
     check_version_once_sync,
     sync_registry,
 )
-from prefect_trio_client.base import PrefectHttpxSyncClient, PrefectResponse
+from prefect_trio_client.base import PrefectHttpxSyncClient, PrefectResponse, ServerType
 from prefect_trio_client.orchestration._connection import ClientBase, check_api_version
 from prefect_trio_client.orchestration._endpoints import Endpoints
 from prefect_trio_client.orchestration._ephemeral import PortalASGITransport
@@ -35,16 +35,12 @@ class SyncPrefectClient(ClientBase[PrefectHttpxSyncClient], SyncRunner, Endpoint
     _http_class = PrefectHttpxSyncClient
     _in_process_transport = PortalASGITransport
 
-    _lease: Any = None
-
     def __enter__(self) -> SyncPrefectClient:
         self._check_can_open()
         self._entered = True
         try:
             if self._connection_key is None:
                 self._http.__enter__()
-                if self._check_server_version:
-                    self._check_version()
             else:
                 self._lease = sync_registry().lease(
                     self._connection_key, self._open_connection, _close_connection
@@ -52,15 +48,24 @@ class SyncPrefectClient(ClientBase[PrefectHttpxSyncClient], SyncRunner, Endpoint
                 connection: Connection[Any] = self._lease.value
                 transport = BorrowedSyncTransport(connection.transport, connection.forget_version)
                 self._http_on(transport, connection.limit).__enter__()
-                if self._check_server_version:
-                    check_version_once_sync(connection, self._check_version)
+            if self._check_server_version:
+                check_version_once_sync(self._version_state(), self.raise_for_api_version_mismatch)
         except BaseException:
             self.close()
             raise
         return self
 
-    def _check_version(self) -> None:
+    def raise_for_api_version_mismatch(self) -> None:
+        """See `PrefectClient.raise_for_api_version_mismatch`."""
+        if self.server_type is ServerType.CLOUD:
+            return
         check_api_version(self.api_version())
+
+    def raise_for_api_version_mismatch_once(self) -> None:
+        """See `PrefectClient.raise_for_api_version_mismatch_once`."""
+        if self.server_type is ServerType.CLOUD:
+            return
+        check_version_once_sync(self._version_state(), self.raise_for_api_version_mismatch)
 
     def _open_connection(self) -> Connection[Any]:
         transport: Any

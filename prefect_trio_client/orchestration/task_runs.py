@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from uuid import UUID
 
+from prefect_trio_client.base import PrefectResponse
 from prefect_trio_client.orchestration._plan import Plan, Request
 from prefect_trio_client.orchestration._wire import body, filter_body, parse, parse_list, url_path
-from prefect_trio_client.schemas.actions import TaskRunCreate
+from prefect_trio_client.schemas.actions import TaskRunCreate, TaskRunUpdate
 from prefect_trio_client.schemas.filters import (
     DeploymentFilter,
     FlowFilter,
@@ -29,6 +30,7 @@ __all__ = [
     "read_task_run",
     "read_task_run_states",
     "read_task_runs",
+    "set_task_run_name",
 ]
 
 
@@ -108,3 +110,12 @@ def read_task_run_states(task_run_id: UUID) -> Plan[list[State]]:
 def delete_task_run(task_run_id: UUID) -> Plan[None]:
     """Raises `ObjectNotFound` for an unknown id."""
     yield Request("DELETE", url_path("task_runs", task_run_id))
+
+
+def set_task_run_name(task_run_id: UUID, name: str) -> Plan[PrefectResponse]:
+    """Rename a task run; the answer is the raw response, as Prefect returns it."""
+    update = TaskRunUpdate(name=name)
+    response: PrefectResponse = yield Request(
+        "PATCH", url_path("task_runs", task_run_id), json=body(update)
+    )
+    return response

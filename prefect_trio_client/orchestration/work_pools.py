@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 from uuid import UUID
 
@@ -21,22 +21,52 @@ from prefect_trio_client.schemas.actions import (
     WorkPoolCreate,
     WorkPoolUpdate,
     WorkQueueCreate,
+    WorkQueueUpdate,
 )
-from prefect_trio_client.schemas.filters import WorkPoolFilter, WorkQueueFilter
-from prefect_trio_client.schemas.objects import WorkerFlowRunResponse, WorkPool, WorkQueue
+from prefect_trio_client.schemas.filters import (
+    WorkerFilter,
+    WorkPoolFilter,
+    WorkQueueFilter,
+    WorkQueueFilterName,
+)
+from prefect_trio_client.schemas.objects import (
+    FlowRun,
+    Worker,
+    WorkerFlowRunResponse,
+    WorkPool,
+    WorkQueue,
+    WorkQueueStatusDetail,
+)
+from prefect_trio_client.schemas.responses import (
+    WorkPoolConcurrencyStatus,
+    WorkQueueConcurrencyStatus,
+)
 
 __all__ = [
     "create_work_pool",
     "create_work_queue",
     "delete_work_pool",
+    "delete_work_queue_by_id",
+    "get_runs_in_work_queue",
     "get_scheduled_flow_runs_for_work_pool",
+    "match_work_queues",
     "read_work_pool",
+    "read_work_pool_concurrency_status",
     "read_work_pools",
+    "read_work_queue",
     "read_work_queue_by_name",
+    "read_work_queue_concurrency_status",
+    "read_work_queue_status",
     "read_work_queues",
+    "read_worker_metadata",
+    "read_workers_for_work_pool",
     "send_worker_heartbeat",
     "update_work_pool",
+    "update_work_queue",
 ]
+
+#: How many queues `match_work_queues` asks for per request (as Prefect pages).
+MATCH_PAGE_SIZE = 100
 
 
 def create_work_pool(work_pool: WorkPoolCreate, overwrite: bool = False) -> Plan[WorkPool]:
@@ -190,3 +220,135 @@ def read_work_queues(
     )
     response = yield Request("POST", path, json=request, idempotent=True)
     return parse_list(WorkQueue, response)
+
+
+# --------------------------------------------------------------------------- issue 11: queues-misc
+
+
+def read_work_queue(id: UUID) -> Plan[WorkQueue]:
+    """Raises `ObjectNotFound` for an unknown id."""
+    response = yield Request("GET", url_path("work_queues", id))
+    return parse(WorkQueue, response)
+
+
+def read_work_queue_status(id: UUID) -> Plan[WorkQueueStatusDetail]:
+    """The queue's health: late runs and how recently a worker polled it."""
+    response = yield Request("GET", url_path("work_queues", id, "status"))
+    return parse(WorkQueueStatusDetail, response)
+
+
+def read_work_queue_concurrency_status(
+    id: UUID, page: int = 1, limit: int | None = None
+) -> Plan[WorkQueueConcurrencyStatus]:
+    """One page (from 1) of the runs holding the queue's slots (`limit`: server default).
+
+    A read sent as a POST, so safe to re-send.
+    """
+    request: dict[str, Any] = {"page": page}
+    if limit is not None:
+        request["limit"] = limit
+    response = yield Request(
+        "POST", url_path("work_queues", id, "concurrency_status"), json=request, idempotent=True
+    )
+    return parse(WorkQueueConcurrencyStatus, response)
+
+
+def read_work_pool_concurrency_status(
+    work_pool_name: str,
+    page: int = 1,
+    limit: int | None = None,
+    flow_run_limit: int = 10,
+) -> Plan[WorkPoolConcurrencyStatus]:
+    """One page of the pool's queues, each with up to `flow_run_limit` slot holders.
+
+    A read sent as a POST, so safe to re-send.
+    """
+    request: dict[str, Any] = {"page": page}
+    if limit is not None:
+        request["limit"] = limit
+    request["flow_run_limit"] = flow_run_limit
+    response = yield Request(
+        "POST",
+        url_path("work_pools", work_pool_name, "concurrency_status"),
+        json=request,
+        idempotent=True,
+    )
+    return parse(WorkPoolConcurrencyStatus, response)
+
+
+def update_work_queue(id: UUID, **kwargs: Any) -> Plan[None]:
+    """Change the given fields of the queue (the fields of `WorkQueueUpdate`).
+
+    Raises:
+        ValueError: No field was given (Prefect refuses an empty update too).
+        ObjectNotFound: No queue has that id.
+    """
+    if not kwargs:
+        raise ValueError("update_work_queue needs at least one field to change")
+    yield Request("PATCH", url_path("work_queues", id), json=body(WorkQueueUpdate(**kwargs)))
+
+
+def delete_work_queue_by_id(id: UUID) -> Plan[None]:
+    """Raises `ObjectNotFound` for an unknown id."""
+    yield Request("DELETE", url_path("work_queues", id))
+
+
+def get_runs_in_work_queue(
+    id: UUID, limit: int = 10, scheduled_before: datetime | None = None
+) -> Plan[list[FlowRun]]:
+    """Scheduled runs of the queue due before `scheduled_before` (default: now).
+
+    A read (it records that the queue was polled), so safe to re-send.
+    """
+    before = scheduled_before if scheduled_before is not None else datetime.now(timezone.utc)
+    request = {"limit": limit, "scheduled_before": wire_datetime(before, "scheduled_before")}
+    response = yield Request(
+        "POST", url_path("work_queues", id, "get_runs"), json=request, idempotent=True
+    )
+    return parse_list(FlowRun, response)
+
+
+def match_work_queues(
+    prefixes: list[str], work_pool_name: str | None = None
+) -> Plan[list[WorkQueue]]:
+    """Every queue whose name starts with one of `prefixes` (of one pool, or of all),
+    read page by page until a page comes back empty, as Prefect does."""
+    matches = WorkQueueFilter(name=WorkQueueFilterName(startswith_=list(prefixes)))
+    found: list[WorkQueue] = []
+    page = 0
+    while True:
+        batch = yield from read_work_queues(
+            work_pool_name=work_pool_name,
+            work_queue_filter=matches,
+            limit=MATCH_PAGE_SIZE,
+            offset=page * MATCH_PAGE_SIZE,
+        )
+        if not batch:
+            return found
+        found.extend(batch)
+        page += 1
+
+
+def read_workers_for_work_pool(
+    work_pool_name: str,
+    worker_filter: WorkerFilter | None = None,
+    offset: int | None = None,
+    limit: int | None = None,
+) -> Plan[list[Worker]]:
+    """The pool's workers matching the filter, paged."""
+    request = filter_body({"workers": worker_filter}, offset=offset, limit=limit)
+    response = yield Request(
+        "POST",
+        url_path("work_pools", work_pool_name, "workers", "filter"),
+        json=request,
+        idempotent=True,
+    )
+    return parse_list(Worker, response)
+
+
+def read_worker_metadata() -> Plan[dict[str, Any]]:
+    """The worker types the server knows, by collection (Prefect's collection registry
+    view ``aggregate-worker-metadata``; the embedded server publishes none)."""
+    response = yield Request("GET", "/collections/views/aggregate-worker-metadata")
+    metadata: dict[str, Any] = parse_as(dict[str, Any], response, "a JSON object")
+    return metadata

@@ -74,6 +74,7 @@ __all__ = [
     "Name",
     "NameOrEmpty",
     "NonEmptyishName",
+    "ServerDefaultResultStorageUpdate",
     "StateCreate",
     "TaskRunCreate",
     "TaskRunUpdate",
@@ -580,3 +581,12 @@ class DeploymentBranch(ActionBaseModel):
     branch: Annotated[str, AfterValidator(_non_blank)]
     options: DeploymentBranchingOptions = Field(default_factory=DeploymentBranchingOptions)
     overrides: DeploymentUpdate | None = None
+
+
+# --------------------------------------------------------------------------- issue 11: queues-misc
+
+
+class ServerDefaultResultStorageUpdate(ActionBaseModel):
+    """Body of ``PUT /admin/storage``."""
+
+    default_result_storage_block_id: UUID

@@ -19,6 +19,12 @@ from pydantic import Field
 from prefect_trio_client.schemas.objects import ActionBaseModel, DateTime, StateType
 
 __all__ = [
+    "ArtifactCollectionFilter",
+    "ArtifactCollectionFilterFlowRunId",
+    "ArtifactCollectionFilterKey",
+    "ArtifactCollectionFilterLatestId",
+    "ArtifactCollectionFilterTaskRunId",
+    "ArtifactCollectionFilterType",
     "ArtifactFilter",
     "ArtifactFilterFlowRunId",
     "ArtifactFilterId",
@@ -101,6 +107,9 @@ __all__ = [
     "WorkQueueFilter",
     "WorkQueueFilterId",
     "WorkQueueFilterName",
+    "WorkerFilter",
+    "WorkerFilterLastHeartbeatTime",
+    "WorkerFilterStatus",
 ]
 
 
@@ -664,6 +673,36 @@ class BlockSchemaFilterBlockTypeId(ActionBaseModel):
     any_: list[UUID] | None = None
 
 
+# --------------------------------------------------------------------------- issue 11: queues-misc
+
+
+class WorkerFilterLastHeartbeatTime(ActionBaseModel):
+    """Filter by ``Worker.last_heartbeat_time`` (bounds included)."""
+
+    before_: DateTime | None = None
+    after_: DateTime | None = None
+
+
+class WorkerFilterStatus(ActionBaseModel):
+    """Filter by ``Worker.status`` (``ONLINE``, ``OFFLINE``)."""
+
+    any_: list[str] | None = None
+    not_any_: list[str] | None = None
+
+
+class WorkerFilter(OperatorFilter):
+    """Only a pool's workers matching all (or, with ``or_``, any) of the criteria."""
+
+    last_heartbeat_time: WorkerFilterLastHeartbeatTime | None = None
+    status: WorkerFilterStatus | None = None
+
+
+class ArtifactCollectionFilterLatestId(ActionBaseModel):
+    """Filter by ``ArtifactCollection.latest_id``."""
+
+    any_: list[UUID] | None = None
+
+
 class BlockSchemaFilterId(ActionBaseModel):
     """Filter by ``BlockSchema.id``."""
 
@@ -729,3 +768,40 @@ class BlockDocumentFilter(OperatorFilter):
     )
     block_type_id: BlockDocumentFilterBlockTypeId | None = None
     name: BlockDocumentFilterName | None = None
+
+
+class ArtifactCollectionFilterKey(ActionBaseModel):
+    """Filter by ``ArtifactCollection.key``."""
+
+    any_: list[str] | None = None
+    like_: str | None = None
+    exists_: bool | None = None
+
+
+class ArtifactCollectionFilterFlowRunId(ActionBaseModel):
+    """Filter by ``ArtifactCollection.flow_run_id``."""
+
+    any_: list[UUID] | None = None
+
+
+class ArtifactCollectionFilterTaskRunId(ActionBaseModel):
+    """Filter by ``ArtifactCollection.task_run_id``."""
+
+    any_: list[UUID] | None = None
+
+
+class ArtifactCollectionFilterType(ActionBaseModel):
+    """Filter by ``ArtifactCollection.type``."""
+
+    any_: list[str] | None = None
+    not_any_: list[str] | None = None
+
+
+class ArtifactCollectionFilter(OperatorFilter):
+    """Only the latest artifacts (one per key) matching all (or any) of the criteria."""
+
+    latest_id: ArtifactCollectionFilterLatestId | None = None
+    key: ArtifactCollectionFilterKey | None = None
+    flow_run_id: ArtifactCollectionFilterFlowRunId | None = None
+    task_run_id: ArtifactCollectionFilterTaskRunId | None = None
+    type: ArtifactCollectionFilterType | None = None

@@ -65,6 +65,7 @@ __all__ = [
     "ActionBaseModel",
     "AnyTaskRunInput",
     "Artifact",
+    "ArtifactCollection",
     "BlockDocument",
     "BlockSchema",
     "BlockType",
@@ -85,6 +86,7 @@ __all__ = [
     "DeploymentStatus",
     "Flow",
     "FlowRun",
+    "FlowRunInput",
     "FlowRunPolicy",
     "FlowRunResult",
     "FrequencySla",
@@ -100,6 +102,7 @@ __all__ = [
     "QueueFilter",
     "RRuleSchedule",
     "Seconds",
+    "ServerDefaultResultStorage",
     "ServiceLevelAgreement",
     "SlaMergeResponse",
     "SlaTypes",
@@ -118,7 +121,9 @@ __all__ = [
     "WorkPoolStatus",
     "WorkPoolStorageConfiguration",
     "WorkQueue",
+    "WorkQueueHealthPolicy",
     "WorkQueueStatus",
+    "WorkQueueStatusDetail",
     "Worker",
     "WorkerFlowRunResponse",
     "WorkerStatus",
@@ -1032,3 +1037,44 @@ class SlaMergeResponse(PrefectBaseModel):
     created: list[str]
     updated: list[str]
     deleted: list[str]
+
+
+# --------------------------------------------------------------------------- issue 11: queues-misc
+
+
+class WorkQueueHealthPolicy(PrefectBaseModel):
+    """When a queue counts as healthy: at most this many late runs, polled this recently."""
+
+    maximum_late_runs: int | None = 0
+    maximum_seconds_since_last_polled: int | None = 60
+
+
+class WorkQueueStatusDetail(PrefectBaseModel):
+    """A work queue's health (``GET /work_queues/{id}/status``)."""
+
+    healthy: bool
+    late_runs_count: int = 0
+    last_polled: DateTime | None = None
+    health_check_policy: WorkQueueHealthPolicy
+
+
+class FlowRunInput(ObjectBaseModel):
+    """A keyed value sent to a flow run (``value`` is JSON text, as the server keeps it)."""
+
+    flow_run_id: UUID
+    key: str
+    value: str
+    sender: str | None = None
+
+
+class ArtifactCollection(Artifact):
+    """The latest version of a keyed artifact (``latest_id`` is that version's id)."""
+
+    key: str
+    latest_id: UUID
+
+
+class ServerDefaultResultStorage(PrefectBaseModel):
+    """The block the server names as the default result storage (None: none is set)."""
+
+    default_result_storage_block_id: UUID | None = None

@@ -8,23 +8,28 @@ under the names Prefect's ``prefect.client.schemas.responses`` uses.
 
 import enum
 from typing import Annotated, Literal
+from uuid import UUID
 
-from pydantic import Field, WrapValidator
+from pydantic import BeforeValidator, Field, WrapValidator
 
 from prefect_trio_client.schemas.objects import (
     ConcurrencyLimitWithLeaseResponse,
+    DateTime,
     Deployment,
     GlobalConcurrencyLimit,
     MinimalConcurrencyLimitResponse,
     PrefectBaseModel,
+    Seconds,
     State,
     WorkerFlowRunResponse,
     _lenient,
+    _OpenStateType,
 )
 
 __all__ = [
     "ConcurrencyLimitWithLeaseResponse",
     "DeploymentResponse",
+    "FlowRunSlotSummary",
     "GlobalConcurrencyLimitResponse",
     "MinimalConcurrencyLimitResponse",
     "OrchestrationResult",
@@ -34,6 +39,9 @@ __all__ = [
     "StateRejectDetails",
     "StateResponseDetails",
     "StateWaitDetails",
+    "WorkPoolConcurrencyStatus",
+    "WorkQueueConcurrencyStatus",
+    "WorkQueueConcurrencyStatusDetail",
     "WorkerFlowRunResponse",
 ]
 
@@ -102,3 +110,60 @@ class OrchestrationResult(PrefectBaseModel):
     state: State | None = None
     status: _OpenSetStateStatus
     details: StateResponseDetails
+
+
+# --------------------------------------------------------------------------- issue 11: queues-misc
+
+
+def _zero_if_null(value: int | None) -> int:
+    """Prefect Cloud may send ``active_slots: null``; it means no slot is taken."""
+    return 0 if value is None else value
+
+
+_ActiveSlots = Annotated[int, BeforeValidator(_zero_if_null)]
+
+
+class FlowRunSlotSummary(PrefectBaseModel):
+    """A flow run that holds a concurrency slot of a queue or pool."""
+
+    id: UUID
+    name: str
+    state_type: _OpenStateType | None = None
+    state_name: str | None = None
+    start_time: DateTime | None = None
+    state_timestamp: DateTime | None = None
+    time_in_current_state: Seconds | None = None
+
+
+class WorkQueueConcurrencyStatusDetail(PrefectBaseModel):
+    """One queue of `WorkPoolConcurrencyStatus`, with (some of) its slot holders."""
+
+    queue_id: UUID
+    queue_name: str
+    active_slots: _ActiveSlots
+    concurrency_limit: int | None = None
+    flow_runs: list[FlowRunSlotSummary] = Field(default_factory=list)
+    flow_run_count: int | None = None
+
+
+class _ConcurrencyStatusPage(PrefectBaseModel):
+    """What both concurrency status answers have: slots in use, and a page (from 1)."""
+
+    active_slots: _ActiveSlots
+    concurrency_limit: int | None = None
+    count: int
+    limit: int
+    pages: int
+    page: int
+
+
+class WorkPoolConcurrencyStatus(_ConcurrencyStatusPage):
+    """A page of a pool's queues with their slot holders."""
+
+    queues: list[WorkQueueConcurrencyStatusDetail] = Field(default_factory=list)
+
+
+class WorkQueueConcurrencyStatus(_ConcurrencyStatusPage):
+    """A page of the flow runs holding a queue's slots."""
+
+    flow_runs: list[FlowRunSlotSummary] = Field(default_factory=list)

@@ -9,6 +9,7 @@ Prefect has no sort order for work pools.
 import enum
 
 __all__ = [
+    "ArtifactCollectionSort",
     "ArtifactSort",
     "AutomationSort",
     "BlockDocumentSort",
@@ -107,3 +108,13 @@ class AutomationSort(str, enum.Enum):
     UPDATED_DESC = "UPDATED_DESC"
     NAME_ASC = "NAME_ASC"
     NAME_DESC = "NAME_DESC"
+
+
+class ArtifactCollectionSort(str, enum.Enum):
+    """Sort orders for ``POST /artifacts/latest/filter``."""
+
+    CREATED_DESC = "CREATED_DESC"
+    UPDATED_DESC = "UPDATED_DESC"
+    ID_DESC = "ID_DESC"
+    KEY_DESC = "KEY_DESC"
+    KEY_ASC = "KEY_ASC"

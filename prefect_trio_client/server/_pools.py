@@ -10,17 +10,19 @@ last 60 seconds, a pool is READY while one of its workers is ONLINE.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from prefect_trio_client.server._db import Doc, Tx
 from prefect_trio_client.server._errors import ApiError, not_found
 from prefect_trio_client.server._ids import new_id
 from prefect_trio_client.server._tables import WORK_POOLS, WORK_QUEUES, WORKERS
-from prefect_trio_client.server._time import iso
+from prefect_trio_client.server._time import iso, parse_iso
 
 __all__ = [
     "DEFAULT_AGENT_POOL",
+    "POOL_SLOT_STATES",
+    "QUEUE_SLOT_STATES",
     "default_agent_pool",
     "new_pool",
     "new_queue",
@@ -28,7 +30,9 @@ __all__ = [
     "present_pool",
     "present_queue",
     "present_worker",
+    "queue_by_id",
     "queue_in_pool",
+    "slot_summary",
 ]
 
 DEFAULT_AGENT_POOL = "default-agent-pool"
@@ -156,3 +160,36 @@ def present_queue(tx: Tx, queue: Doc) -> Doc:
     else:
         status = "NOT_READY"
     return {**queue, "status": status}
+
+
+# --------------------------------------------------------------------------- issue 11: queues-misc
+
+QUEUE_NOT_FOUND = "work queue not found"
+
+#: States whose runs hold a slot, as Prefect's two schedulers count them: a pool's
+#: scheduler counts Pending and Running, a queue's also Cancelling.
+POOL_SLOT_STATES = frozenset({"PENDING", "RUNNING"})
+QUEUE_SLOT_STATES = frozenset({"PENDING", "RUNNING", "CANCELLING"})
+
+
+def queue_by_id(tx: Tx, queue_id: str, detail: str = QUEUE_NOT_FOUND) -> Doc:
+    """The queue, or 404 with `detail` (Prefect's texts differ from route to route)."""
+    queue = tx.get(WORK_QUEUES, queue_id)
+    if queue is None:
+        raise not_found(detail)
+    return queue
+
+
+def slot_summary(run: Doc, now: datetime) -> Doc:
+    """A slot-holding run as Prefect's ``FlowRunSlotSummary``."""
+    stamp = (run.get("state") or {}).get("timestamp")
+    since = None if stamp is None else (now - parse_iso(stamp)).total_seconds()
+    return {
+        "id": run["id"],
+        "name": run["name"],
+        "state_type": run.get("state_type"),
+        "state_name": run.get("state_name"),
+        "start_time": run.get("start_time"),
+        "state_timestamp": stamp,
+        "time_in_current_state": since,
+    }

@@ -32,6 +32,7 @@ from prefect_trio_client.server._orchestration import (
 from prefect_trio_client.server._pools import pool_by_name, queue_in_pool
 from prefect_trio_client.server._tables import (
     DEPLOYMENTS,
+    FLOW_RUN_INPUTS,
     FLOW_RUN_STATES,
     FLOW_RUNS,
     FLOWS,
@@ -329,6 +330,7 @@ def delete_flow_run(tx: Tx, run_id: str) -> bool:
     if not tx.delete(FLOW_RUNS, run_id):
         return False
     tx.delete_where(FLOW_RUN_STATES, run_id=run_id)
+    tx.delete_where(FLOW_RUN_INPUTS, flow_run_id=run_id)
     for task in tx.find(TASK_RUNS, flow_run_id=run_id):
         delete_task_run(tx, task["id"])
     return True

@@ -31,6 +31,7 @@ __all__ = [
     "DEPLOYMENTS",
     "FLOWS",
     "FLOW_RUNS",
+    "FLOW_RUN_INPUTS",
     "FLOW_RUN_STATES",
     "LOGS",
     "MIGRATIONS",
@@ -113,6 +114,7 @@ AUTOMATION_RELATED_RESOURCES = Table(
 )
 """Which resources an automation relates to (its owner; deployments its actions run),
 one row per pair, with whether the resource owns it."""
+FLOW_RUN_INPUTS = Table("flow_run_inputs", ("flow_run_id", "key"))  # issue 11: queues-misc
 
 
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
@@ -190,5 +192,11 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         " ON automation_related_resources (automation_id, resource_id)",
         "CREATE INDEX ix_automation_related_resources_resource"
         " ON automation_related_resources (resource_id)",
+    ),
+    # 3 -> 4: flow run inputs, one per key of a run.
+    (
+        "CREATE TABLE flow_run_inputs (id TEXT PRIMARY KEY, flow_run_id TEXT NOT NULL,"
+        " key TEXT NOT NULL, doc TEXT NOT NULL)",
+        "CREATE UNIQUE INDEX uq_flow_run_inputs_key ON flow_run_inputs (flow_run_id, key)",
     ),
 )

@@ -54,6 +54,8 @@ def _url(path: str, *, token: str = "x") -> str:
         "slug",
         "checksum",
         "tag",
+        "key",  # issue 11: queues-misc
+        "view",
     ):
         url = url.replace(f"{{{name}}}", token)
     url = url.replace("{resource_id:str}", token)  # automations

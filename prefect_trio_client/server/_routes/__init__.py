@@ -9,8 +9,10 @@ from prefect_trio_client.server._routes import (
     artifacts,
     automations,
     blocks,
+    collections,
     concurrency,
     deployments,
+    flow_run_inputs,
     flow_runs,
     flows,
     logs,
@@ -39,5 +41,8 @@ def api_routes() -> list[BaseRoute]:
         blocks,
         automations,
         tag_concurrency,  # issue 11: limits and deployments
+        # issue 11: queues-misc
+        flow_run_inputs,
+        collections,
     )
     return [route for module in modules for route in module.ROUTES]

@@ -8,9 +8,18 @@ from datetime import timedelta
 from starlette.requests import Request
 from starlette.responses import Response
 
+from prefect_trio_client.schemas.actions import ServerDefaultResultStorageUpdate
 from prefect_trio_client.server._db import Tx
-from prefect_trio_client.server._errors import ApiError, invalid_request
-from prefect_trio_client.server._http import Reply, api_of, ok, route
+from prefect_trio_client.server._errors import ApiError, invalid_request, not_found
+from prefect_trio_client.server._http import (
+    Reply,
+    api_of,
+    json_body,
+    no_content,
+    ok,
+    route,
+    validate,
+)
 from prefect_trio_client.server._ids import new_id
 from prefect_trio_client.server._tables import CSRF_TOKENS
 from prefect_trio_client.server._time import iso
@@ -73,10 +82,33 @@ def _issue_token(tx: Tx, client: str, lifetime: timedelta) -> Reply:
     return ok(token)
 
 
+# --------------------------------------------------------------------------- issue 11: queues-misc
+# The server's default result storage names a block document. The embedded server keeps no
+# block documents, so none can be named: reading answers "none set", setting answers 404
+# as Prefect does for an unknown block, clearing succeeds.
+
+
+async def read_storage(request: Request) -> Response:
+    return ok({"default_result_storage_block_id": None}).encode()
+
+
+async def update_storage(request: Request) -> Response:
+    body = validate(ServerDefaultResultStorageUpdate, await json_body(request))
+    raise not_found(f"Block document {body.default_result_storage_block_id} not found.")
+
+
+async def clear_storage(request: Request) -> Response:
+    return no_content().encode()
+
+
 ROUTES = [
     route("/health", health, "GET"),
     route("/hello", hello, "GET"),
     route("/admin/version", admin_version, "GET"),
     route("/version", version, "GET"),
     route("/csrf-token", csrf_token, "GET"),
+    # issue 11: queues-misc
+    route("/admin/storage", read_storage, "GET"),
+    route("/admin/storage", update_storage, "PUT"),
+    route("/admin/storage", clear_storage, "DELETE"),
 ]

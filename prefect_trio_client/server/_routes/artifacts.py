@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+from pydantic_core import to_jsonable_python
 from starlette.requests import Request
 from starlette.responses import Response
 
-from prefect_trio_client.schemas.actions import ArtifactCreate
-from prefect_trio_client.schemas.filters import ArtifactFilter, FlowRunFilter, TaskRunFilter
-from prefect_trio_client.schemas.sorting import ArtifactSort
+from prefect_trio_client.schemas.actions import ArtifactCreate, ArtifactUpdate
+from prefect_trio_client.schemas.filters import (
+    ArtifactCollectionFilter,
+    ArtifactFilter,
+    ArtifactFilterKey,
+    FlowRunFilter,
+    TaskRunFilter,
+)
+from prefect_trio_client.schemas.sorting import ArtifactCollectionSort, ArtifactSort
 from prefect_trio_client.server._db import Doc, Tx
 from prefect_trio_client.server._errors import not_found
-from prefect_trio_client.server._filters import ARTIFACT_SORTS
+from prefect_trio_client.server._filters import ARTIFACT_SORTS, compile_filter
 from prefect_trio_client.server._http import (
     Reply,
     api_of,
@@ -97,10 +104,69 @@ filter_artifacts, count_artifacts = listing(
 )
 
 
+# --------------------------------------------------------------------------- issue 11: queues-misc
+
+
+class LatestArtifactsBody(PageBody):
+    """Body of ``/artifacts/latest/filter``."""
+
+    artifacts: ArtifactCollectionFilter | None = None
+    flow_runs: FlowRunFilter | None = None
+    task_runs: TaskRunFilter | None = None
+    sort: ArtifactCollectionSort | None = None
+
+
+async def update(request: Request) -> Response:
+    artifact_id = path_id(request)
+    body = validate(ArtifactUpdate, await json_body(request))
+
+    def work(tx: Tx) -> Reply:
+        artifact = _artifact(tx, artifact_id)
+        for field in body.model_fields_set:
+            artifact[field] = to_jsonable_python(getattr(body, field))
+        artifact["updated"] = tx.now_iso
+        tx.update(ARTIFACTS, artifact)
+        return no_content()
+
+    return await api_of(request).write(work)
+
+
+def _latest(tx: Tx, body: LatestArtifactsBody) -> list[Doc]:
+    """One collection per key: the newest version's fields, ``latest_id`` its id; the
+    collection's id and ``created`` are its first version's, ``updated`` the newest's."""
+    keyed = ArtifactFilter(key=ArtifactFilterKey(exists_=True))
+    versions = artifacts_matching(
+        tx, artifacts=keyed, flow_runs=body.flow_runs, task_runs=body.task_runs
+    )
+    collections: dict[str, Doc] = {}
+    for version in versions:  # oldest first
+        first = collections.get(version["key"], version)
+        collections[version["key"]] = {
+            **version,
+            "id": first["id"],
+            "created": first["created"],
+            "updated": version["created"],
+            "latest_id": version["id"],
+        }
+    matches = compile_filter(body.artifacts)
+    return [c for c in collections.values() if matches(c)]
+
+
+filter_latest, _ = listing(
+    LatestArtifactsBody,
+    _latest,
+    {ArtifactCollectionSort(sort.value): keys for sort, keys in ARTIFACT_SORTS.items()},
+    ArtifactCollectionSort.ID_DESC,
+)
+
+
 ROUTES = [
     route("/artifacts/", create, "POST"),
     route("/artifacts/filter", filter_artifacts, "POST"),
     route("/artifacts/count", count_artifacts, "POST"),
     route("/artifacts/{id:uuid}", read, "GET"),
     route("/artifacts/{id:uuid}", delete, "DELETE"),
+    # issue 11: queues-misc
+    route("/artifacts/{id:uuid}", update, "PATCH"),
+    route("/artifacts/latest/filter", filter_latest, "POST"),
 ]

@@ -3,9 +3,10 @@ and the scheduled runs a worker polls for."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 from pydantic_core import to_jsonable_python
 from starlette.requests import Request
 from starlette.responses import Response
@@ -16,7 +17,7 @@ from prefect_trio_client.schemas.actions import (
     WorkQueueCreate,
     WorkQueueUpdate,
 )
-from prefect_trio_client.schemas.filters import WorkPoolFilter, WorkQueueFilter
+from prefect_trio_client.schemas.filters import WorkerFilter, WorkPoolFilter, WorkQueueFilter
 from prefect_trio_client.schemas.objects import DateTime, StateType
 from prefect_trio_client.server._db import Doc, Tx
 from prefect_trio_client.server._errors import ApiError, not_found
@@ -34,6 +35,9 @@ from prefect_trio_client.server._http import (
 )
 from prefect_trio_client.server._ids import new_id
 from prefect_trio_client.server._pools import (
+    POOL_SLOT_STATES,
+    QUEUE_NOT_FOUND,
+    QUEUE_SLOT_STATES,
     default_agent_pool,
     new_pool,
     new_queue,
@@ -41,7 +45,9 @@ from prefect_trio_client.server._pools import (
     present_pool,
     present_queue,
     present_worker,
+    queue_by_id,
     queue_in_pool,
+    slot_summary,
 )
 from prefect_trio_client.server._queries import PageBody, limit_of
 from prefect_trio_client.server._runs import present_run
@@ -56,7 +62,8 @@ from prefect_trio_client.server._time import iso
 
 __all__ = ["ROUTES"]
 
-QUEUE_NOT_FOUND = "work queue not found"
+QUEUE_HEALTHY_POLL = timedelta(seconds=60)
+"""How recently a queue must have been polled to be healthy (Prefect's default policy)."""
 _BUSY = (StateType.PENDING.value, StateType.RUNNING.value, StateType.CANCELLING.value)
 
 
@@ -200,20 +207,25 @@ async def heartbeat(request: Request) -> Response:
     return await api_of(request).write(work)
 
 
+class WorkersBody(PageBody):
+    workers: WorkerFilter | None = None
+
+
 async def filter_workers(request: Request) -> Response:
     api = api_of(request)
     pool_name = request.path_params["name"]
-    body = validate(PageBody, await json_body(request, {}))
+    body = validate(WorkersBody, await json_body(request, {}))
     limit = limit_of(body.limit, api.config.default_limit)
+    matches = compile_filter(body.workers)
 
     def work(tx: Tx) -> Reply:
         pool = pool_by_name(tx, pool_name)
         workers = sorted(
-            tx.find(WORKERS, work_pool_id=pool["id"]),
+            (present_worker(tx, w) for w in tx.find(WORKERS, work_pool_id=pool["id"])),
             key=lambda w: w.get("last_heartbeat_time") or "",
             reverse=True,
         )
-        return ok([present_worker(tx, w) for w in page(workers, body.offset or 0, limit)])
+        return ok(page([w for w in workers if matches(w)], body.offset or 0, limit))
 
     return await api.read(work)
 
@@ -331,23 +343,25 @@ async def update_queue(request: Request) -> Response:
 
     def work(tx: Tx) -> Reply:
         pool = pool_by_name(tx, pool_name)
-        queue = queue_in_pool(tx, pool, name)
-        given = body.model_fields_set
-        renamed = "name" in given and body.name and body.name != queue["name"]
-        if renamed and tx.first(WORK_QUEUES, work_pool_id=pool["id"], name=body.name):
-            raise ApiError(409, "A work queue with this name already exists.")
-        for field in given:
-            value = getattr(body, field)
-            if value is None and field in ("name", "priority", "is_paused"):
-                continue
-            queue[field] = (
-                iso(value) if field == "last_polled" and value else to_jsonable_python(value)
-            )
-        queue["updated"] = tx.now_iso
-        tx.update(WORK_QUEUES, queue)
+        _update_queue(tx, queue_in_pool(tx, pool, name), body)
         return no_content()
 
     return await api_of(request).write(work)
+
+
+def _update_queue(tx: Tx, queue: Doc, body: WorkQueueUpdate) -> None:
+    """Apply an update to a queue (a new name must be free in its pool: 409)."""
+    given = body.model_fields_set
+    renamed = "name" in given and body.name and body.name != queue["name"]
+    if renamed and tx.first(WORK_QUEUES, work_pool_id=queue["work_pool_id"], name=body.name):
+        raise ApiError(409, "A work queue with this name already exists.")
+    for field in given:
+        value = getattr(body, field)
+        if value is None and field in ("name", "priority", "is_paused"):
+            continue
+        queue[field] = iso(value) if field == "last_polled" and value else to_jsonable_python(value)
+    queue["updated"] = tx.now_iso
+    tx.update(WORK_QUEUES, queue)
 
 
 async def delete_queue(request: Request) -> Response:
@@ -356,16 +370,20 @@ async def delete_queue(request: Request) -> Response:
 
     def work(tx: Tx) -> Reply:
         pool = pool_by_name(tx, pool_name)
-        queue = queue_in_pool(tx, pool, name)
-        if queue["id"] == pool.get("default_queue_id"):
-            raise ApiError(400, "Can't delete a pool's default queue.")
-        for run in tx.find(FLOW_RUNS, work_queue_id=queue["id"]):
-            run["work_queue_id"] = None
-            tx.update(FLOW_RUNS, run)
-        tx.delete(WORK_QUEUES, queue["id"])
+        _delete_queue(tx, pool, queue_in_pool(tx, pool, name))
         return no_content()
 
     return await api_of(request).write(work)
+
+
+def _delete_queue(tx: Tx, pool: Doc, queue: Doc) -> None:
+    """Delete a queue (not its pool's default: 400); its runs keep their queue name."""
+    if queue["id"] == pool.get("default_queue_id"):
+        raise ApiError(400, "Can't delete a pool's default queue.")
+    for run in tx.find(FLOW_RUNS, work_queue_id=queue["id"]):
+        run["work_queue_id"] = None
+        tx.update(FLOW_RUNS, run)
+    tx.delete(WORK_QUEUES, queue["id"])
 
 
 async def filter_pool_queues(request: Request) -> Response:
@@ -441,6 +459,191 @@ def _name(doc: Doc) -> Any:
     return doc["name"]
 
 
+# --------------------------------------------------------------------------- issue 11: queues-misc
+
+
+class StatusPageBody(BaseModel):
+    """Body of the ``concurrency_status`` routes (``page`` counts from 1)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    page: int = Field(1, ge=1)
+    limit: int | None = None
+    flow_run_limit: int = Field(10, ge=0, le=200)
+
+
+class QueueRunsBody(BaseModel):
+    """Body of ``/work_queues/{id}/get_runs``."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    limit: int | None = None
+    scheduled_before: DateTime | None = None
+
+
+async def update_legacy_queue(request: Request) -> Response:
+    queue_id = path_id(request)
+    body = validate(WorkQueueUpdate, await json_body(request))
+
+    def work(tx: Tx) -> Reply:
+        _update_queue(tx, queue_by_id(tx, queue_id, f"Work Queue {queue_id} not found"), body)
+        return no_content()
+
+    return await api_of(request).write(work)
+
+
+async def delete_legacy_queue(request: Request) -> Response:
+    queue_id = path_id(request)
+
+    def work(tx: Tx) -> Reply:
+        queue = queue_by_id(tx, queue_id)
+        pool = tx.get(WORK_POOLS, queue["work_pool_id"]) or {}
+        _delete_queue(tx, pool, queue)
+        return no_content()
+
+    return await api_of(request).write(work)
+
+
+async def queue_status(request: Request) -> Response:
+    """Healthy when no run is Late and a worker polled in the last 60 seconds."""
+    queue_id = path_id(request)
+
+    def work(tx: Tx) -> Reply:
+        queue = queue_by_id(tx, queue_id, f"Work queue with id {queue_id} not found")
+        late = sum(
+            1 for r in tx.find(FLOW_RUNS, work_queue_id=queue_id) if r.get("state_name") == "Late"
+        )
+        polled = queue.get("last_polled")
+        recent = polled is not None and polled >= iso(tx.now - QUEUE_HEALTHY_POLL)
+        policy = {
+            "maximum_late_runs": 0,
+            "maximum_seconds_since_last_polled": int(QUEUE_HEALTHY_POLL.total_seconds()),
+        }
+        return ok(
+            {
+                "healthy": late == 0 and recent,
+                "late_runs_count": late,
+                "last_polled": polled,
+                "health_check_policy": policy,
+            }
+        )
+
+    return await api_of(request).read(work)
+
+
+def _slot_holders(tx: Tx, queue: Doc, states: frozenset[str]) -> list[Doc]:
+    """Runs of the queue (by id, or by name when a run lost its queue id) in `states`."""
+    runs = tx.find(FLOW_RUNS, work_queue_id=queue["id"])
+    runs += [
+        r
+        for r in tx.find(FLOW_RUNS, work_queue_id=None)
+        if r.get("work_queue_name") == queue["name"]
+        and r.get("work_pool_id") in (None, queue["work_pool_id"])
+    ]
+    return sorted((r for r in runs if r.get("state_type") in states), key=lambda r: r["id"])
+
+
+def _status_page(
+    active: int, limited: Doc, number: int, limit: int, count: int, **items: list[Doc]
+) -> Doc:
+    """A concurrency status answer: slots in use under `limited`'s limit, and page
+    `number` (from 1) of `count` items of `limit` each."""
+    return {
+        "active_slots": active,
+        "concurrency_limit": limited.get("concurrency_limit"),
+        **items,
+        "count": count,
+        "limit": limit,
+        "pages": -(-count // limit) if limit > 0 else 0,
+        "page": number,
+    }
+
+
+async def queue_concurrency_status(request: Request) -> Response:
+    api = api_of(request)
+    queue_id = path_id(request)
+    body = validate(StatusPageBody, await json_body(request, {}))
+    limit = limit_of(body.limit, api.config.default_limit)
+
+    def work(tx: Tx) -> Reply:
+        queue = queue_by_id(tx, queue_id, "Work queue not found.")
+        holders = _slot_holders(tx, queue, QUEUE_SLOT_STATES)
+        shown = page(holders, (body.page - 1) * limit, limit)
+        runs = [slot_summary(r, tx.now) for r in shown]
+        return ok(_status_page(len(holders), queue, body.page, limit, len(holders), flow_runs=runs))
+
+    return await api.read(work)
+
+
+async def pool_concurrency_status(request: Request) -> Response:
+    api = api_of(request)
+    pool_name = request.path_params["name"]
+    body = validate(StatusPageBody, await json_body(request, {}))
+    limit = limit_of(body.limit, api.config.default_limit)
+
+    def work(tx: Tx) -> Reply:
+        pool = tx.first(WORK_POOLS, name=pool_name)
+        if pool is None:
+            raise not_found(f"Work pool {pool_name!r} not found.")
+        queues = sorted(
+            tx.find(WORK_QUEUES, work_pool_id=pool["id"]), key=lambda q: (q["priority"], q["name"])
+        )
+        holders = {
+            q["id"]: [
+                r
+                for r in tx.find(FLOW_RUNS, work_queue_id=q["id"])
+                if r.get("state_type") in POOL_SLOT_STATES
+            ]
+            for q in queues
+        }
+        details = [
+            {
+                "queue_id": q["id"],
+                "queue_name": q["name"],
+                "active_slots": len(holders[q["id"]]),
+                "concurrency_limit": q.get("concurrency_limit"),
+                "flow_runs": [
+                    slot_summary(r, tx.now)
+                    for r in sorted(holders[q["id"]], key=lambda r: r["id"])[: body.flow_run_limit]
+                ],
+                "flow_run_count": len(holders[q["id"]]),
+            }
+            for q in page(queues, (body.page - 1) * limit, limit)
+        ]
+        active = sum(len(runs) for runs in holders.values())
+        return ok(_status_page(active, pool, body.page, limit, len(queues), queues=details))
+
+    return await api.read(work)
+
+
+async def queue_runs(request: Request) -> Response:
+    """The queue's due Scheduled runs, soonest first, within its concurrency limit (none
+    while it is paused); reading them marks the queue polled."""
+    api = api_of(request)
+    queue_id = path_id(request)
+    body = validate(QueueRunsBody, await json_body(request, {}))
+    limit = limit_of(body.limit, api.config.default_limit)
+
+    def work(tx: Tx) -> Reply:
+        queue = queue_by_id(tx, queue_id, f"Work queue with id {queue_id} not found")
+        before = iso(body.scheduled_before) if body.scheduled_before is not None else tx.now_iso
+        due = sorted(
+            (
+                r
+                for r in tx.find(FLOW_RUNS, work_queue_id=queue_id)
+                if r.get("state_type") == StateType.SCHEDULED.value
+                and (r.get("next_scheduled_start_time") or before) <= before
+            ),
+            key=lambda r: r.get("next_scheduled_start_time") or "",
+        )
+        room = 0 if queue.get("is_paused") else _room(tx, queue.get("concurrency_limit"), [queue])
+        queue["last_polled"] = tx.now_iso
+        tx.update(WORK_QUEUES, queue)
+        return ok([present_run(tx, r) for r in due[: min(room, limit)]])
+
+    return await api.write(work)
+
+
 ROUTES = [
     route("/work_pools/", create_pool, "POST"),
     route("/work_pools/filter", filter_pools, "POST"),
@@ -460,4 +663,11 @@ ROUTES = [
     route("/work_queues/filter", filter_legacy_queues, "POST"),
     route("/work_queues/name/{name}", read_legacy_queue_by_name, "GET"),
     route("/work_queues/{id:uuid}", read_legacy_queue, "GET"),
+    # issue 11: queues-misc
+    route("/work_queues/{id:uuid}", update_legacy_queue, "PATCH"),
+    route("/work_queues/{id:uuid}", delete_legacy_queue, "DELETE"),
+    route("/work_queues/{id:uuid}/status", queue_status, "GET"),
+    route("/work_queues/{id:uuid}/concurrency_status", queue_concurrency_status, "POST"),
+    route("/work_queues/{id:uuid}/get_runs", queue_runs, "POST"),
+    route("/work_pools/{name}/concurrency_status", pool_concurrency_status, "POST"),
 ]
