@@ -127,7 +127,7 @@ class Retry:
     counted: bool
 
 
-Decision = Deliver | Retry
+RetryDecision = Deliver | Retry
 
 
 @dataclass(frozen=True)
@@ -203,7 +203,7 @@ class RetryPolicy:
         exception: BaseException | None = None,
         has_connected: bool = False,
         safe_to_resend: bool = True,
-    ) -> Decision:
+    ) -> RetryDecision:
         """Decide what follows an attempt; updates `state`'s counters.
 
         Pass either `status_code` (and `headers`) for a response, or `exception`.

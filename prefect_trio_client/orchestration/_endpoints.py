@@ -16,6 +16,7 @@ from prefect_trio_client.orchestration import (
     flow_runs,
     flows,
     logs,
+    raw,
     run_states,
     tag_concurrency,
     task_runs,
@@ -29,6 +30,9 @@ __all__ = ["Endpoints"]
 
 class Endpoints:
     """The API's methods, grouped as the resource modules are."""
+
+    # any route (Prefect's generic request)
+    request = endpoint(raw.request)
 
     # admin
     api_healthcheck = endpoint(admin.api_healthcheck)

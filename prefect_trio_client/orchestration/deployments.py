@@ -35,6 +35,7 @@ from prefect_trio_client.schemas.filters import (
 )
 from prefect_trio_client.schemas.objects import (
     SCHEDULE_TYPES,
+    ConcurrencyOptions,
     Deployment,
     DeploymentBranchingOptions,
     DeploymentSchedule,
@@ -73,41 +74,57 @@ def create_deployment(
     name: str,
     *,
     version: str | None = None,
+    version_info: dict[str, Any] | None = None,
     schedules: list[DeploymentScheduleCreate] | None = None,
     concurrency_limit: int | None = None,
+    concurrency_options: ConcurrencyOptions | None = None,
     parameters: dict[str, Any] | None = None,
     description: str | None = None,
     work_queue_name: str | None = None,
     work_pool_name: str | None = None,
     tags: list[str] | None = None,
+    storage_document_id: UUID | None = None,
     path: str | None = None,
     entrypoint: str | None = None,
+    infrastructure_document_id: UUID | None = None,
     parameter_openapi_schema: dict[str, Any] | None = None,
     paused: bool | None = None,
     pull_steps: list[dict[str, Any]] | None = None,
     enforce_parameter_schema: bool | None = None,
     job_variables: dict[str, Any] | None = None,
+    branch: str | None = None,
+    base: UUID | None = None,
+    root: UUID | None = None,
 ) -> Plan[UUID]:
     """Create a deployment of a flow (or update the one of that name); return its id.
 
-    Safe to re-send: the server upserts by flow and name.
+    Prefect's parameters, in Prefect's order; those left None are not sent
+    (``version_info``, ``branch``, ``base`` and ``root`` describe versioned deployments,
+    which Prefect Cloud keeps). Safe to re-send: the server upserts by flow and name.
     """
     given: dict[str, Any] = {
         "version": version,
+        "version_info": version_info,
         "schedules": schedules,
         "concurrency_limit": concurrency_limit,
+        "concurrency_options": concurrency_options,
         "parameters": parameters,
         "description": description,
         "work_queue_name": work_queue_name,
         "work_pool_name": work_pool_name,
         "tags": tags,
+        "storage_document_id": storage_document_id,
         "path": path,
         "entrypoint": entrypoint,
+        "infrastructure_document_id": infrastructure_document_id,
         "parameter_openapi_schema": parameter_openapi_schema,
         "paused": paused,
         "pull_steps": pull_steps,
         "enforce_parameter_schema": enforce_parameter_schema,
         "job_variables": job_variables,
+        "branch": branch,
+        "base": base,
+        "root": root,
     }
     create = DeploymentCreate(
         flow_id=flow_id, name=name, **{k: v for k, v in given.items() if v is not None}

@@ -26,13 +26,15 @@ from prefect_trio_client.schemas.responses import (
 
 __all__ = ["WAIT_FLOOR", "propose_state", "set_flow_run_state", "set_task_run_state"]
 
-RunKind = Literal["flow_runs", "task_runs"]
+RunCollection = Literal["flow_runs", "task_runs"]
 
 #: The least time slept on a WAIT answer, whatever delay it gives (0, negative, NaN).
 WAIT_FLOOR = 0.1
 
 
-def _set_state(kind: RunKind, run_id: UUID, state: State, force: bool) -> Plan[OrchestrationResult]:
+def _set_state(
+    kind: RunCollection, run_id: UUID, state: State, force: bool
+) -> Plan[OrchestrationResult]:
     proposal = state.to_state_create()
     details = proposal.state_details
     details.transition_id = uuid4()
@@ -93,7 +95,7 @@ def propose_state(
     """
     if (flow_run_id is None) == (task_run_id is None):
         raise ValueError("propose_state needs exactly one of flow_run_id and task_run_id")
-    kind: RunKind = "flow_runs" if flow_run_id is not None else "task_runs"
+    kind: RunCollection = "flow_runs" if flow_run_id is not None else "task_runs"
     run_id = flow_run_id if flow_run_id is not None else task_run_id
     assert run_id is not None
     waited = 0.0

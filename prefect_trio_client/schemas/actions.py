@@ -311,6 +311,10 @@ class DeploymentCreate(ActionBaseModel):
     entrypoint: str | None = None
     job_variables: dict[str, Any] = Field(default_factory=dict)
     version: str | None = None
+    version_info: dict[str, Any] | None = None
+    branch: str | None = None
+    base: UUID | None = None
+    root: UUID | None = None
 
 
 class DeploymentUpdate(ActionBaseModel):

@@ -3,7 +3,7 @@
 A handler reads and validates its request on the event loop (bounded work: one body),
 then hands one function to `Api.read` or `Api.write`. That function runs in the
 database's worker thread inside one transaction and returns a `Reply`; the reply is
-encoded to JSON there too, so big lists never cost the loop anything. `endpoint`
+encoded to JSON there too, so big lists never cost the loop anything. `api_handler`
 wraps every handler so that no exception escapes as a bare 500: refusals become
 Prefect-shaped errors and real bugs are logged and answered 500 with a detail.
 """
@@ -40,9 +40,9 @@ __all__ = [
     "Api",
     "Reply",
     "ServerConfig",
+    "api_handler",
     "api_of",
     "created",
-    "endpoint",
     "json_body",
     "no_content",
     "ok",
@@ -230,7 +230,7 @@ def query_uuid(request: Request, name: str) -> str:
 # --------------------------------------------------------------------------- handlers
 
 
-def endpoint(handler: Handler) -> Handler:
+def api_handler(handler: Handler) -> Handler:
     """Make every outcome of `handler` an HTTP answer (see the module docstring)."""
 
     @functools.wraps(handler)
@@ -267,5 +267,5 @@ def _internal_error(request: Request, exc: Exception) -> Response:
 
 
 def route(path: str, handler: Handler, *methods: str) -> Route:
-    """A route whose handler goes through `endpoint`."""
-    return Route(path, endpoint(handler), methods=list(methods))
+    """A route whose handler goes through `api_handler`."""
+    return Route(path, api_handler(handler), methods=list(methods))

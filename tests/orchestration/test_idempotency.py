@@ -63,6 +63,11 @@ LOG = LogCreate.model_validate(
 AUTOMATION = AutomationCore(name="a", trigger=EventTrigger(), actions=[DoNothing()])
 
 DECISIONS: dict[str, list[Variant]] = {
+    # any route
+    "request": [
+        Variant(("GET", "/flows/{id}"), {"path_params": {"id": _id()}}, True),
+        Variant(("POST", "/flows/"), {"json": {"name": "x"}}, False),
+    ],
     # admin
     "api_healthcheck": [Variant((), {}, True)],
     "api_version": [Variant((), {}, True)],
