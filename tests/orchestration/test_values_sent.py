@@ -17,7 +17,7 @@ import time
 import typing
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 from uuid import uuid4
 
 import httpx
@@ -97,7 +97,8 @@ def test_every_datetime_field_refuses_a_naive_datetime(
     info = model.model_fields[field]
     kind: Any = info.annotation
     if info.metadata:
-        kind = Annotated.__class_getitem__((info.annotation, *info.metadata))  # type: ignore[attr-defined]
+        arguments = (info.annotation, *info.metadata)
+        kind = cast(Any, Annotated)[arguments]
     adapter: TypeAdapter[Any] = TypeAdapter(kind)
     aware = naive.astimezone()  # the same wall time, with the local offset
     stored = adapter.validate_python(aware)
