@@ -164,11 +164,13 @@ def interop(session: nox.Session) -> None:
                 },
             )
     # Prefect's own engine reports task runs as events, which only a server with its
-    # services records: the engine-against-engine comparison runs against one.
+    # services records: the engine-against-engine comparison runs against one, and so do
+    # the event reads (the services store events).
     with _prefect_server(session, prefect, csrf=False, services=True) as server:
         session.run(
             "pytest",
             "tests/interop/test_engine_records.py",
+            "tests/interop/test_events.py",  # events are stored by the services too
             "-p",
             "no:randomly",
             *session.posargs,

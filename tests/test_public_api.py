@@ -46,6 +46,7 @@ def defined_here(module: ModuleType) -> set[str]:
         attribute
         for attribute, value in vars(module).items()
         if not attribute.startswith("_")
+        and attribute.isidentifier()  # pydantic files `RootModel[dict[str, str]]` here too
         and (inspect.isclass(value) or inspect.isfunction(value))
         and value.__module__ == module.__name__
     }

@@ -13,6 +13,7 @@ from prefect_trio_client.orchestration import (
     blocks,
     concurrency,
     deployments,
+    events,
     flow_runs,
     flows,
     logs,
@@ -212,3 +213,6 @@ class Endpoints:
     set_task_run_name = endpoint(task_runs.set_task_run_name)
     update_artifact = endpoint(artifacts.update_artifact)
     update_server_default_result_storage = endpoint(admin.update_server_default_result_storage)
+    # issue 11: events
+    read_events = endpoint(events.read_events)
+    read_events_page = endpoint(events.read_events_page)

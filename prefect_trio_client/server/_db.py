@@ -107,6 +107,22 @@ class Tx:
         ).fetchone()
         return None if row is None else _loads(row[0])
 
+    def find_between(
+        self, table: Table, column: str, low: str, high: str, *, descending: bool, **where: Where
+    ) -> list[Doc]:
+        """Documents whose key `column` lies in ``[low, high]`` (text order) and whose key
+        columns match `where`, ordered by `column`, then id, ascending or descending."""
+        if column not in table.keys:
+            raise ValueError(f"{table.name}.{column} is not a key column")
+        clause, params = _where(table, where)
+        clause += (" AND " if clause else " WHERE ") + f"{column} BETWEEN ? AND ?"
+        direction = "DESC" if descending else "ASC"
+        rows = self._connection.execute(
+            f"SELECT doc FROM {table.name}{clause} ORDER BY {column} {direction}, id {direction}",
+            (*params, low, high),
+        )
+        return [_loads(doc) for (doc,) in rows]
+
     def count(self, table: Table, **where: Where) -> int:
         clause, params = _where(table, where)
         (total,) = self._connection.execute(

@@ -83,6 +83,7 @@ __all__ = [
     "page",
     "sort_docs",
     "task_run_predicate",
+    "text_search",
 ]
 
 Predicate = Callable[[Doc], bool]
@@ -336,22 +337,22 @@ def deployment_predicate(model: DeploymentFilter | None, tx: Tx) -> Predicate:
     )
 
 
-def _text_search(criteria: LogFilterTextSearch) -> Predicate:
-    """Prefect's log search: words or "quoted phrases" (any may match), ``-word``
-    excludes, ``+word`` is required; case-insensitive, over the message and logger name."""
+def text_search(query: str, text_of: Callable[[Doc], str]) -> Predicate:
+    """Prefect's text search: words or "quoted phrases" (any may match), ``-word`` or
+    ``!word`` excludes, ``+word`` is required; case-insensitive, in ``text_of(doc)``."""
     include: list[str] = []
     exclude: list[str] = []
     required: list[str] = []
-    for quoted, word in re.findall(r'([-+]?"[^"]*")|(\S+)', criteria.query):
+    for quoted, word in re.findall(r'([-+!]?"[^"]*")|(\S+)', query):
         token = quoted or word
-        prefix = token[0] if token[0] in "+-" and len(token) > 1 else ""
+        prefix = token[0] if token[0] in "+-!" and len(token) > 1 else ""
         term = token[len(prefix) :].strip('"').lower()
         if not term:
             continue
-        {"-": exclude, "+": required}.get(prefix, include).append(term)
+        {"-": exclude, "!": exclude, "+": required}.get(prefix, include).append(term)
 
     def matches(doc: Doc) -> bool:
-        text = f"{doc.get('message', '')} {doc.get('name', '')}".lower()
+        text = text_of(doc).lower()
         if include and not any(term in text for term in include):
             return False
         if any(term in text for term in exclude):
@@ -359,6 +360,13 @@ def _text_search(criteria: LogFilterTextSearch) -> Predicate:
         return all(term in text for term in required)
 
     return matches
+
+
+def _text_search(criteria: LogFilterTextSearch) -> Predicate:
+    """Log search, over the message and the logger name."""
+    return text_search(
+        criteria.query, lambda doc: f"{doc.get('message', '')} {doc.get('name', '')}"
+    )
 
 
 def log_predicate(model: LogFilter | None) -> Predicate:

@@ -18,6 +18,7 @@ from prefect_trio_client.schemas.responses import SetStateStatus
 from prefect_trio_client.server._db import Doc, Tx
 from prefect_trio_client.server._docs import TASK_RUN_POLICY_DEFAULTS, dense, state_of
 from prefect_trio_client.server._errors import INTEGRITY_DETAIL, ApiError, not_found
+from prefect_trio_client.server._events import record_state_change
 from prefect_trio_client.server._http import Reply
 from prefect_trio_client.server._ids import new_id, run_name
 from prefect_trio_client.server._orchestration import (
@@ -119,6 +120,7 @@ def _write_state(
     else:
         tx.update(table, run)
     tx.insert(history, doc, run_id=run["id"])
+    record_state_change(tx, kind, run, initial, state)  # issue 11: events, same transaction
     if kind == "flow_run" and run.get("parent_task_run_id"):
         _mirror_to_parent_task(tx, run, state)
     return doc

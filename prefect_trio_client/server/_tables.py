@@ -29,6 +29,7 @@ __all__ = [
     "CONCURRENCY_LIMITS",
     "CSRF_TOKENS",
     "DEPLOYMENTS",
+    "EVENTS",
     "FLOWS",
     "FLOW_RUNS",
     "FLOW_RUN_INPUTS",
@@ -115,6 +116,10 @@ AUTOMATION_RELATED_RESOURCES = Table(
 """Which resources an automation relates to (its owner; deployments its actions run),
 one row per pair, with whether the resource owns it."""
 FLOW_RUN_INPUTS = Table("flow_run_inputs", ("flow_run_id", "key"))  # issue 11: queues-misc
+# issue 11: events
+EVENTS = Table("events", ("occurred", "event", "resource_id"))
+"""Events as the API returns them (``ReceivedEvent``); ``occurred`` is Prefect's fixed-width
+UTC text, so ranges and order by time are ranges and order of the text."""
 
 
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
@@ -198,5 +203,12 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE TABLE flow_run_inputs (id TEXT PRIMARY KEY, flow_run_id TEXT NOT NULL,"
         " key TEXT NOT NULL, doc TEXT NOT NULL)",
         "CREATE UNIQUE INDEX uq_flow_run_inputs_key ON flow_run_inputs (flow_run_id, key)",
+    ),
+    # 4 -> 5: events (issue 11: events).
+    (
+        "CREATE TABLE events (id TEXT PRIMARY KEY, occurred TEXT NOT NULL, event TEXT NOT NULL,"
+        " resource_id TEXT NOT NULL, doc TEXT NOT NULL)",
+        "CREATE INDEX ix_events_occurred ON events (occurred, id)",
+        "CREATE INDEX ix_events_resource ON events (resource_id, occurred)",
     ),
 )

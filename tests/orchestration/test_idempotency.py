@@ -242,6 +242,11 @@ DECISIONS: dict[str, list[Variant]] = {
     "resume_deployment": [Variant((_id(),), {}, True)],
     "set_deployment_paused_state": [Variant((_id(), True), {}, True)],
     "update_deployment_schedule": [Variant((_id(), _id()), {"active": False}, True)],
+    # issue 11: events
+    "read_events": [Variant((), {}, True)],
+    "read_events_page": [
+        Variant(("http://h/api/events/filter/next?page-token=eA%3D%3D",), {}, True)
+    ],
 }
 
 

@@ -12,6 +12,7 @@ from prefect_trio_client.server._routes import (
     collections,
     concurrency,
     deployments,
+    events,
     flow_run_inputs,
     flow_runs,
     flows,
@@ -44,5 +45,6 @@ def api_routes() -> list[BaseRoute]:
         # issue 11: queues-misc
         flow_run_inputs,
         collections,
+        events,  # issue 11: events
     )
     return [route for module in modules for route in module.ROUTES]
