@@ -36,6 +36,7 @@ __all__ = [
     "FLOW_RUN_STATES",
     "LOGS",
     "MIGRATIONS",
+    "SERVER_SETTINGS",
     "TASK_RUNS",
     "TASK_RUN_STATES",
     "VARIABLES",
@@ -118,6 +119,8 @@ one row per pair, with whether the resource owns it."""
 FLOW_RUN_INPUTS = Table("flow_run_inputs", ("flow_run_id", "key"))  # issue 11: queues-misc
 # issue 11: events
 EVENTS = Table("events", ("occurred", "event", "resource_id"))
+SERVER_SETTINGS = Table("server_settings")
+"""Settings the API itself keeps, one document per setting (``default_result_storage``)."""
 """Events as the API returns them (``ReceivedEvent``); ``occurred`` is Prefect's fixed-width
 UTC text, so ranges and order by time are ranges and order of the text."""
 
@@ -211,4 +214,6 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE INDEX ix_events_occurred ON events (occurred, id)",
         "CREATE INDEX ix_events_resource ON events (resource_id, occurred)",
     ),
+    # 5 -> 6: settings the API keeps (the default result storage).
+    ("CREATE TABLE server_settings (id TEXT PRIMARY KEY, doc TEXT NOT NULL)",),
 )

@@ -17,7 +17,12 @@ import pytest
 from prefect_trio_client import states
 from prefect_trio_client.exceptions import ObjectAlreadyExists, ObjectNotFound
 from prefect_trio_client.orchestration import PrefectClient
-from prefect_trio_client.schemas.actions import ArtifactCreate, ArtifactUpdate, WorkPoolCreate
+from prefect_trio_client.schemas.actions import (
+    ArtifactCreate,
+    ArtifactUpdate,
+    BlockDocumentCreate,
+    WorkPoolCreate,
+)
 from prefect_trio_client.schemas.filters import (
     ArtifactCollectionFilter,
     ArtifactCollectionFilterKey,
@@ -238,12 +243,30 @@ async def test_latest_artifacts_update_and_delete(prefect: PrefectClient) -> Non
         await prefect.delete_artifact(second.id)
 
 
-async def test_default_result_storage_has_no_blocks_to_name(prefect: PrefectClient) -> None:
+async def test_the_default_result_storage_names_an_existing_block(
+    prefect: PrefectClient,
+) -> None:
     storage = await prefect.read_server_default_result_storage()
     assert storage.default_result_storage_block_id is None
     block_id = UUID(int=7)
     with pytest.raises(ObjectNotFound, match=f"Block document {block_id} not found"):
         await prefect.update_server_default_result_storage(block_id)
+    block_type = await prefect.read_block_type_by_slug("local-file-system")
+    schema = await prefect.get_most_recent_block_schema_for_block_type(block_type.id)
+    assert schema is not None
+    document = await prefect.create_block_document(
+        BlockDocumentCreate(
+            name="results",
+            data={"basepath": "/tmp/results"},
+            block_schema_id=schema.id,
+            block_type_id=block_type.id,
+        )
+    )
+    await prefect.update_server_default_result_storage(document.id)
+    storage = await prefect.read_server_default_result_storage()
+    assert storage.default_result_storage_block_id == document.id
     await prefect.clear_server_default_result_storage()
+    storage = await prefect.read_server_default_result_storage()
+    assert storage.default_result_storage_block_id is None
     await prefect.raise_for_api_version_mismatch()
     await prefect.raise_for_api_version_mismatch_once()

@@ -21,7 +21,7 @@ from prefect_trio_client.server._http import (
     validate,
 )
 from prefect_trio_client.server._ids import new_id
-from prefect_trio_client.server._tables import CSRF_TOKENS
+from prefect_trio_client.server._tables import BLOCK_DOCUMENTS, CSRF_TOKENS, SERVER_SETTINGS
 from prefect_trio_client.server._time import iso
 
 __all__ = ["API_VERSION", "PREFECT_VERSION", "ROUTES"]
@@ -82,23 +82,48 @@ def _issue_token(tx: Tx, client: str, lifetime: timedelta) -> Reply:
     return ok(token)
 
 
-# --------------------------------------------------------------------------- issue 11: queues-misc
-# The server's default result storage names a block document. The embedded server keeps no
-# block documents, so none can be named: reading answers "none set", setting answers 404
-# as Prefect does for an unknown block, clearing succeeds.
+# --------------------------------------------------------------------------- result storage
+# The server's default result storage names a block document, which must exist (404 with
+# Prefect's text otherwise); deleting the document does not clear the setting, as in Prefect.
+
+_STORAGE = "default_result_storage"
+
+
+def _storage_reply(block_id: str | None) -> Reply:
+    return ok({"default_result_storage_block_id": block_id})
 
 
 async def read_storage(request: Request) -> Response:
-    return ok({"default_result_storage_block_id": None}).encode()
+    def work(tx: Tx) -> Reply:
+        setting = tx.get(SERVER_SETTINGS, _STORAGE)
+        return _storage_reply(None if setting is None else setting["block_id"])
+
+    return await api_of(request).read(work)
 
 
 async def update_storage(request: Request) -> Response:
     body = validate(ServerDefaultResultStorageUpdate, await json_body(request))
-    raise not_found(f"Block document {body.default_result_storage_block_id} not found.")
+    block_id = str(body.default_result_storage_block_id)
+
+    def work(tx: Tx) -> Reply:
+        if tx.get(BLOCK_DOCUMENTS, block_id) is None:
+            raise not_found(f"Block document {block_id} not found.")
+        setting = {"id": _STORAGE, "block_id": block_id}
+        if tx.get(SERVER_SETTINGS, _STORAGE) is None:
+            tx.insert(SERVER_SETTINGS, setting)
+        else:
+            tx.update(SERVER_SETTINGS, setting)
+        return _storage_reply(block_id)
+
+    return await api_of(request).write(work)
 
 
 async def clear_storage(request: Request) -> Response:
-    return no_content().encode()
+    def work(tx: Tx) -> Reply:
+        tx.delete(SERVER_SETTINGS, _STORAGE)
+        return no_content()
+
+    return await api_of(request).write(work)
 
 
 ROUTES = [
