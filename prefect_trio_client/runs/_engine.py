@@ -89,6 +89,15 @@ class RunOutcome:
     value: Any = None
     error: BaseException | None = None
 
+    def result(self, return_state: bool) -> Any:
+        """What the call gives its caller: the final state (``return_state``), else the
+        body's value, or its exception raised unchanged."""
+        if return_state:
+            return self.state
+        if self.error is not None:
+            raise self.error
+        return self.value
+
 
 async def execute(
     reporter: Reporter,

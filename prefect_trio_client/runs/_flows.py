@@ -29,13 +29,14 @@ from prefect_trio_client.runs._engine import describe, execute
 from prefect_trio_client.runs._errors import FlowRunTimeoutError
 from prefect_trio_client.runs._parameters import ParameterValidationError
 from prefect_trio_client.runs._prints import prints_to_run_logs
+from prefect_trio_client.runs._reporter import OrchestrationReporter
 from prefect_trio_client.runs._tree import unreachable
 from prefect_trio_client.schemas.actions import FlowRunCreate, TaskRunCreate
 from prefect_trio_client.schemas.objects import FlowRunPolicy
 
 if TYPE_CHECKING:
     from prefect_trio_client.orchestration.client import PrefectClient
-    from prefect_trio_client.schemas.objects import FlowRun, State, TaskRun
+    from prefect_trio_client.schemas.objects import FlowRun, TaskRun
 
 __all__ = ["Flow", "flow"]
 
@@ -63,11 +64,11 @@ class Flow(Decorated[P, R]):
         token = current_run.set(context)
         try:
             logger = context.logger()
-            reporter = _FlowRunReporter(tree.client, flow_run)
-            body = self._body(parameters)
+            reporter = OrchestrationReporter(tree.client, "flow", flow_run)
+            arguments = parameters
             if self.validate_parameters:
                 try:
-                    body = self._body(self.signature.validate(parameters))
+                    arguments = self.signature.validate(parameters)
                 except ParameterValidationError as exc:
                     message = f"Validation of flow parameters failed with error: {describe(exc)}"
                     failed = await reporter.propose(states.Failed(message=message))
@@ -80,14 +81,12 @@ class Flow(Decorated[P, R]):
                 run_attribution(_attribution(flow_run, self.name)),
                 prints_to_run_logs() if self.options.log_prints else contextlib.nullcontext(),
             ):
-                outcome = await execute(reporter, body, self.options, logger, FlowRunTimeoutError)
+                outcome = await execute(
+                    reporter, self._body(arguments), self.options, logger, FlowRunTimeoutError
+                )
         finally:
             current_run.reset(token)
-        if return_state:
-            return outcome.state
-        if outcome.error is not None:
-            raise outcome.error
-        return outcome.value
+        return outcome.result(return_state)
 
     async def _create_run(
         self, tree: RunTree, parameters: dict[str, Any], parent: FlowRunContext | None
@@ -109,7 +108,7 @@ class Flow(Decorated[P, R]):
                 parent_task_run_id=parent_task_run_id,
                 state=states.Pending().to_state_create(),
                 empirical_policy=FlowRunPolicy(
-                    retries=self.options.retries, retry_delay=int(self._retry_delay())
+                    retries=self.options.retries, retry_delay=int(self.options.retry_delay(1))
                 ),
                 idempotency_key=str(uuid4()),  # a re-send after a lost answer finds this run
             )
@@ -136,9 +135,6 @@ class Flow(Decorated[P, R]):
         )
         return await tree.client._run(post_task_run(create))
 
-    def _retry_delay(self) -> float:
-        return self.options.retry_delay(1)
-
     def _source_hash(self) -> str | None:
         """Prefect's default ``flow_version``: the MD5 of the file that defines the flow."""
         try:
@@ -164,24 +160,6 @@ def _attribution(flow_run: FlowRun, flow_name: str) -> dict[str, str]:
     if flow_run.deployment_id is not None:
         headers["X-Prefect-Deployment-Id"] = str(flow_run.deployment_id)
     return headers
-
-
-class _FlowRunReporter:
-    label = "Flow run"
-    client_side_retries = False  # the server answers Failed with AwaitingRetry
-
-    def __init__(self, client: PrefectClient, flow_run: FlowRun) -> None:
-        self._client = client
-        self.run_id = flow_run.id
-        self.run_name = flow_run.name
-
-    async def propose(self, state: State, *, force: bool = False, max_wait: float = 300.0) -> State:
-        return await self._client.propose_state(
-            state, flow_run_id=self.run_id, force=force, max_wait=max_wait
-        )
-
-    def failed_message(self, error: BaseException) -> str:
-        return f"Flow run encountered an exception: {describe(error)}"
 
 
 @overload

@@ -19,14 +19,14 @@ from prefect_trio_client.runs._context import (
     flow_run_context,
 )
 from prefect_trio_client.runs._decorated import Decorated
-from prefect_trio_client.runs._engine import describe, execute
+from prefect_trio_client.runs._engine import execute
 from prefect_trio_client.runs._errors import TaskRunTimeoutError
 from prefect_trio_client.runs._prints import prints_to_run_logs
+from prefect_trio_client.runs._reporter import OrchestrationReporter
 from prefect_trio_client.runs._tree import unreachable
 
 if TYPE_CHECKING:
-    from prefect_trio_client.orchestration.client import PrefectClient
-    from prefect_trio_client.schemas.objects import State, TaskRun
+    from prefect_trio_client.schemas.objects import TaskRun
 
 __all__ = ["Task", "task"]
 
@@ -66,17 +66,13 @@ class Task(Decorated[P, R]):
         token = current_run.set(context)
         try:
             logger = context.logger()
-            reporter = _TaskRunReporter(tree.client, task_run)
+            reporter = OrchestrationReporter(tree.client, "task", task_run)
             body = self._body(parameters)
             with prints_to_run_logs() if log_prints else contextlib.nullcontext():
                 outcome = await execute(reporter, body, self.options, logger, TaskRunTimeoutError)
         finally:
             current_run.reset(token)
-        if return_state:
-            return outcome.state
-        if outcome.error is not None:
-            raise outcome.error
-        return outcome.value
+        return outcome.result(return_state)
 
     async def _create_run(
         self, tree: RunTree, flow: FlowRunContext | None, parameters: dict[str, Any]
@@ -113,24 +109,6 @@ class Task(Decorated[P, R]):
                 f"task_run_name {self.task_run_name!r} of task {self.name!r} does not format"
                 f" with the call's parameters {sorted(parameters)}: {exc!r}"
             ) from None
-
-
-class _TaskRunReporter:
-    label = "Task run"
-    client_side_retries = True  # as Prefect's task engine retries
-
-    def __init__(self, client: PrefectClient, task_run: TaskRun) -> None:
-        self._client = client
-        self.run_id = task_run.id
-        self.run_name = task_run.name
-
-    async def propose(self, state: State, *, force: bool = False, max_wait: float = 300.0) -> State:
-        return await self._client.propose_state(
-            state, task_run_id=self.run_id, force=force, max_wait=max_wait
-        )
-
-    def failed_message(self, error: BaseException) -> str:
-        return f"Task run encountered an exception {describe(error)}"  # sic: no colon
 
 
 @overload

@@ -1,0 +1,45 @@
+"""How flow and task runs report their states: HTTP orchestration (``set_state``)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Literal
+
+from prefect_trio_client.runs._engine import describe
+
+if TYPE_CHECKING:
+    from prefect_trio_client.orchestration.client import PrefectClient
+    from prefect_trio_client.schemas.objects import FlowRun, State, TaskRun
+
+__all__ = ["OrchestrationReporter"]
+
+
+class OrchestrationReporter:
+    """Proposes a run's states to the API (see `Reporter` in `_engine`).
+
+    Flow runs and task runs differ in three ways only, all Prefect's: which id the
+    proposal names, the Failed message (a task's has no colon), and who retries (the
+    server answers a flow run's Failed with AwaitingRetry; a task run retries itself).
+    """
+
+    def __init__(
+        self, client: PrefectClient, kind: Literal["flow", "task"], run: FlowRun | TaskRun
+    ) -> None:
+        self._client = client
+        self._kind = kind
+        self.run_id = run.id
+        self.run_name = run.name
+        self.label = "Flow run" if kind == "flow" else "Task run"
+        self.client_side_retries = kind == "task"
+
+    async def propose(self, state: State, *, force: bool = False, max_wait: float = 300.0) -> State:
+        if self._kind == "flow":
+            return await self._client.propose_state(
+                state, flow_run_id=self.run_id, force=force, max_wait=max_wait
+            )
+        return await self._client.propose_state(
+            state, task_run_id=self.run_id, force=force, max_wait=max_wait
+        )
+
+    def failed_message(self, error: BaseException) -> str:
+        separator = ":" if self._kind == "flow" else ""  # sic: Prefect's task text has none
+        return f"{self.label} encountered an exception{separator} {describe(error)}"
