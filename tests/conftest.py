@@ -11,9 +11,8 @@ import os
 from typing import Any
 
 import pytest
-import trio.testing
 
-from tests.virtual_clock import new_virtual_time_loop
+from tests.virtual_clock import virtual_time_backend
 
 
 @pytest.fixture(
@@ -23,9 +22,7 @@ from tests.virtual_clock import new_virtual_time_loop
     ]
 )
 def anyio_backend(request: pytest.FixtureRequest) -> tuple[str, dict[str, Any]]:
-    if request.param == "trio":
-        return ("trio", {"clock": trio.testing.MockClock(autojump_threshold=0)})
-    return ("asyncio", {"loop_factory": new_virtual_time_loop})
+    return virtual_time_backend(request.param)
 
 
 @pytest.fixture(autouse=True)

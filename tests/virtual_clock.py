@@ -13,6 +13,8 @@ import asyncio
 import selectors
 from typing import Any
 
+import trio.testing
+
 
 class _JumpingSelector(selectors.DefaultSelector):
     def __init__(self) -> None:
@@ -48,3 +50,11 @@ class VirtualTimeEventLoop(asyncio.SelectorEventLoop):
 
 def new_virtual_time_loop(*_args: Any) -> VirtualTimeEventLoop:
     return VirtualTimeEventLoop()
+
+
+def virtual_time_backend(name: str) -> tuple[str, dict[str, Any]]:
+    """The ``anyio_backend`` value that runs `name` ("trio" or "asyncio") on virtual time:
+    trio with a fresh autojumping ``MockClock``, asyncio on `VirtualTimeEventLoop`."""
+    if name == "trio":
+        return ("trio", {"clock": trio.testing.MockClock(autojump_threshold=0)})
+    return ("asyncio", {"loop_factory": new_virtual_time_loop})

@@ -5,10 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-import trio.testing
 
 from tests.orchestration.harness import ClientKind
-from tests.virtual_clock import new_virtual_time_loop
+from tests.virtual_clock import virtual_time_backend
 
 
 @pytest.fixture(params=["asyncio", "trio", "sync"])
@@ -20,6 +19,4 @@ def kind(request: pytest.FixtureRequest) -> ClientKind:
 @pytest.fixture
 def anyio_backend(kind: ClientKind) -> tuple[str, dict[str, Any]]:
     """The sync client is driven from a trio test; the async one on its own backend."""
-    if kind == "asyncio":
-        return ("asyncio", {"loop_factory": new_virtual_time_loop})
-    return ("trio", {"clock": trio.testing.MockClock(autojump_threshold=0)})
+    return virtual_time_backend("asyncio" if kind == "asyncio" else "trio")

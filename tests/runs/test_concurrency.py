@@ -4,12 +4,10 @@ virtual time with a fake client."""
 from __future__ import annotations
 
 import logging
-from typing import Any
 from uuid import UUID, uuid4
 
 import anyio
 import pytest
-import trio.testing
 
 from prefect_trio_client.orchestration import get_client
 from prefect_trio_client.runs import (
@@ -21,7 +19,6 @@ from prefect_trio_client.runs import (
 )
 from prefect_trio_client.runs._concurrency import _renew
 from prefect_trio_client.schemas.actions import GlobalConcurrencyLimitCreate
-from tests.virtual_clock import new_virtual_time_loop
 
 pytestmark = pytest.mark.anyio
 
@@ -153,15 +150,9 @@ class FakeLeaseClient:
             raise ConnectionError("down")
 
 
-@pytest.mark.parametrize(
-    "anyio_backend",
-    [
-        pytest.param(("asyncio", {"loop_factory": new_virtual_time_loop}), id="asyncio"),
-        pytest.param(("trio", {"clock": trio.testing.MockClock(autojump_threshold=0)}), id="trio"),
-    ],
-)
+@pytest.mark.virtual_time
 async def test_the_lease_is_renewed_every_three_quarters_of_its_duration(
-    anyio_backend: Any, caplog: pytest.LogCaptureFixture
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     client = FakeLeaseClient()
     start = anyio.current_time()

@@ -4,26 +4,16 @@ from __future__ import annotations
 
 import itertools
 import logging
-from typing import Any
 
 import anyio
 import pytest
-import trio.testing
 
 from prefect_trio_client.exceptions import Abort
 from prefect_trio_client.runs._engine import REPORT_TIMEOUT, RunOptions, execute
 from prefect_trio_client.runs._errors import TaskRunTimeoutError
 from prefect_trio_client.schemas.objects import State, StateType
-from tests.virtual_clock import new_virtual_time_loop
 
-pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture(params=["asyncio", "trio"])
-def anyio_backend(request: pytest.FixtureRequest) -> tuple[str, dict[str, Any]]:
-    if request.param == "trio":
-        return ("trio", {"clock": trio.testing.MockClock(autojump_threshold=0)})
-    return ("asyncio", {"loop_factory": new_virtual_time_loop})
+pytestmark = [pytest.mark.anyio, pytest.mark.virtual_time]
 
 
 class FakeReporter:

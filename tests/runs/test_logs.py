@@ -8,19 +8,10 @@ from typing import Any
 
 import anyio
 import pytest
-import trio.testing
 
 from prefect_trio_client.runs._logs import LogShipper
-from tests.virtual_clock import new_virtual_time_loop
 
-pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture(params=["asyncio", "trio"])
-def anyio_backend(request: pytest.FixtureRequest) -> tuple[str, dict[str, Any]]:
-    if request.param == "trio":
-        return ("trio", {"clock": trio.testing.MockClock(autojump_threshold=0)})
-    return ("asyncio", {"loop_factory": new_virtual_time_loop})
+pytestmark = [pytest.mark.anyio, pytest.mark.virtual_time]
 
 
 class FakeClient:
