@@ -12,10 +12,9 @@ import anyio
 
 from prefect_trio_client import states
 from prefect_trio_client.exceptions import PrefectException
-from prefect_trio_client.orchestration.task_runs import post_task_run
 from prefect_trio_client.runs._context import flow_run_context
+from prefect_trio_client.runs._reporter import create_tracking_task_run
 from prefect_trio_client.runs._tree import current_client
-from prefect_trio_client.schemas.actions import TaskRunCreate
 
 if TYPE_CHECKING:
     from prefect_trio_client.orchestration.client import PrefectClient
@@ -67,17 +66,13 @@ async def run_deployment(
         flow = flow_run_context()
         if as_subflow and flow is not None:
             key = f"prefect.deployments.flow_runs.run_deployment.{_slug(str(name))}"
-            tracking = await client._run(
-                post_task_run(
-                    TaskRunCreate(
-                        flow_run_id=flow.flow_run.id,
-                        task_key=key,
-                        dynamic_key=flow.next_dynamic_key(key),
-                        task_version=deployment.version,
-                        state=states.Pending().to_state_create(),
-                        task_inputs={parameter: [] for parameter in parameters or {}},
-                    )
-                )
+            tracking = await create_tracking_task_run(
+                client,
+                flow,
+                task_key=key,
+                dynamic_key=flow.next_dynamic_key(key),
+                version=deployment.version,
+                parameters=parameters or {},
             )
             parent_task_run_id = tracking.id
         flow_run = await client.create_flow_run_from_deployment(

@@ -16,7 +16,6 @@ from prefect_trio_client import states
 from prefect_trio_client._attribution import run_attribution
 from prefect_trio_client.exceptions import PrefectHTTPStatusError
 from prefect_trio_client.orchestration.flow_runs import post_flow_run
-from prefect_trio_client.orchestration.task_runs import post_task_run
 from prefect_trio_client.runs._context import (
     FlowRunContext,
     RunTree,
@@ -29,9 +28,9 @@ from prefect_trio_client.runs._engine import describe, execute
 from prefect_trio_client.runs._errors import FlowRunTimeoutError
 from prefect_trio_client.runs._parameters import ParameterValidationError
 from prefect_trio_client.runs._prints import prints_to_run_logs
-from prefect_trio_client.runs._reporter import OrchestrationReporter
+from prefect_trio_client.runs._reporter import OrchestrationReporter, create_tracking_task_run
 from prefect_trio_client.runs._tree import unreachable
-from prefect_trio_client.schemas.actions import FlowRunCreate, TaskRunCreate
+from prefect_trio_client.schemas.actions import FlowRunCreate
 from prefect_trio_client.schemas.objects import FlowRunPolicy
 
 if TYPE_CHECKING:
@@ -123,17 +122,15 @@ class Flow(Decorated[P, R]):
         copies the subflow run's states to it)."""
         inside_task = isinstance(current_run.get(), TaskRunContext)
         dynamic_key = str(uuid4()) if inside_task else parent.next_dynamic_key(self.key)
-        create = TaskRunCreate(
-            flow_run_id=parent.flow_run.id,
+        return await create_tracking_task_run(
+            tree.client,
+            parent,
             task_key=self.key,
             dynamic_key=dynamic_key,
+            version=self.version,
+            parameters=parameters,
             name=f"{self.name}-{dynamic_key}",
-            task_version=self.version,
-            state=states.Pending().to_state_create(),
-            task_inputs={name: [] for name in parameters},
-            tags=[],
         )
-        return await tree.client._run(post_task_run(create))
 
     def _source_hash(self) -> str | None:
         """Prefect's default ``flow_version``: the MD5 of the file that defines the flow."""
