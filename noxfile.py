@@ -62,9 +62,12 @@ PYTHONS = _find_pythons()
 
 @nox.session(python=PYTHONS)
 def tests(session: nox.Session) -> None:
-    """Run the test suite against the installed package."""
+    """Run the test suite against the installed package, one pytest worker per core.
+
+    Arguments after ``--`` go to pytest; ``-n 0`` runs it in one process.
+    """
     session.install(".", *nox.project.dependency_groups(PYPROJECT, "test"))
-    session.run("pytest", *session.posargs)
+    session.run("pytest", "-n", "auto", *session.posargs)
 
 
 @nox.session
@@ -191,13 +194,15 @@ def load(session: nox.Session) -> None:
     Each row (a client at a concurrency) gets a fresh `prefect server start --no-services`
     (SQLite) on 127.0.0.1, so rows are independent; Prefect's driver runs in a second
     virtualenv that has Prefect and not our package. Prints the table and writes it to
-    LOAD.md. Options after ``--``: ``--runs 200``, ``--concurrency 1,4,16,64``,
+    LOAD.md. Options after ``--``: ``--runs 200``, ``--rounds 3`` (interleaved; the table
+    shows each row's median round), ``--concurrency 1,4,16,64``,
     ``--clients prefect,trio,asyncio``, ``--markdown LOAD.md``, and ``--server-errors``
     to have the server log each retryable error (costs it time: a diagnostic, not a
     measurement).
     """
     parser = argparse.ArgumentParser(prog="nox -s load --")
     parser.add_argument("--runs", type=int, default=200)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--concurrency", default="1,4,16,64")
     parser.add_argument("--clients", default=",".join(LOAD_CLIENTS))
     parser.add_argument("--markdown", default="LOAD.md")
@@ -215,19 +220,23 @@ def load(session: nox.Session) -> None:
     rows = Path(session.create_tmp()) / "load-rows.jsonl"
     rows.unlink(missing_ok=True)
     server_env = {"PREFECT_SERVER_LOG_RETRYABLE_ERRORS": "true"} if options.server_errors else {}
-    for concurrency in concurrencies:
-        for client in clients:
-            with _prefect_server(session, prefect, csrf=False, extra_env=server_env) as server:
-                session.run(
-                    "python",
-                    "-m",
-                    "tests.load.harness",
-                    "row",
-                    *("--client", client, "--runs", str(options.runs)),
-                    *("--concurrency", str(concurrency), "--api-url", server.api_url),
-                    *("--server-pid", str(server.pid), "--server-log", str(server.log)),
-                    *("--prefect-python", str(prefect_python), "--results", str(rows)),
-                )
+    # Rounds interleave: every client at every concurrency, then again, so a slow spell
+    # of the machine lands on all clients alike; the table shows medians.
+    for round_index in range(options.rounds):
+        for concurrency in concurrencies:
+            for client in clients:
+                with _prefect_server(session, prefect, csrf=False, extra_env=server_env) as server:
+                    session.run(
+                        "python",
+                        "-m",
+                        "tests.load.harness",
+                        "row",
+                        *("--client", client, "--runs", str(options.runs)),
+                        *("--concurrency", str(concurrency), "--api-url", server.api_url),
+                        *("--server-pid", str(server.pid), "--server-log", str(server.log)),
+                        *("--prefect-python", str(prefect_python), "--results", str(rows)),
+                        *("--round", str(round_index)),
+                    )
     session.run(
         "python", "-m", "tests.load.harness", "report", str(rows), "--markdown", options.markdown
     )

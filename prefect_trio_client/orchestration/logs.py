@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from prefect_trio_client.orchestration._plan import Plan, Request
-from prefect_trio_client.orchestration._wire import filter_body, parse_list
+from prefect_trio_client.orchestration._wire import decode_json, filter_body, parse_list
 from prefect_trio_client.schemas.actions import LogCreate
 from prefect_trio_client.schemas.filters import LogFilter
 from prefect_trio_client.schemas.objects import Log
@@ -16,14 +16,21 @@ __all__ = ["create_logs", "read_logs"]
 
 
 def create_logs(logs: Iterable[LogCreate | dict[str, Any]]) -> Plan[None]:
-    """Ship log entries in one request (dicts are validated as `LogCreate` first)."""
+    """Ship log entries in one request (dicts are validated as `LogCreate` first).
+
+    The answer is read although it carries nothing (Prefect answers JSON ``null``): a
+    success that is not JSON, such as a proxy's HTML page or an empty body, did not come
+    from Prefect, so the lines were not stored, and the call raises
+    `ResponseDecodeError` instead of returning as if they were.
+    """
     entries = [
         (log if isinstance(log, LogCreate) else LogCreate.model_validate(log)).model_dump(
             mode="json"
         )
         for log in logs
     ]
-    yield Request("POST", "/logs/", json=entries)
+    response = yield Request("POST", "/logs/", json=entries)
+    decode_json(response)
 
 
 def read_logs(

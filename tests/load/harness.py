@@ -18,6 +18,7 @@ import json
 import os
 import platform
 import re
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -103,6 +104,7 @@ def row(args: argparse.Namespace) -> None:
     stored = anyio.run(read_back, args.api_url, tag, args.runs)
     merged = {
         "client": args.client,
+        "round": args.round,
         **result,
         "read_back": {k: v for k, v in stored.items() if k != "complete_names"},
         **outcome(result, stored),
@@ -190,32 +192,73 @@ COLUMNS = [
 ]
 
 
+def _rate(row: dict[str, Any]) -> float:
+    return _done(row) / float(row["wall_s"])
+
+
+def _ratios(rows: list[dict[str, Any]]) -> dict[tuple[str, int], float]:
+    """Ours over theirs per client and concurrency: the median of the per-round ratios.
+
+    Each ratio compares rows of the same round, so a quiet or a busy spell of the machine
+    weighs on both clients alike.
+    """
+    theirs = {
+        (r.get("round", 0), r["concurrency"]): _rate(r) for r in rows if r["client"] == "prefect"
+    }
+    per_round: dict[tuple[str, int], list[float]] = {}
+    for r in rows:
+        key = (r.get("round", 0), r["concurrency"])
+        if r["client"] != "prefect" and key in theirs and theirs[key]:
+            per_round.setdefault((r["client"], r["concurrency"]), []).append(_rate(r) / theirs[key])
+    return {key: statistics.median(values) for key, values in per_round.items()}
+
+
+def _median_rows(rows: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """The rows of each client and concurrency, the round with the median wall time first.
+
+    A table row shows that round's own numbers (so its columns belong together), with the
+    other rounds' wall times as a range and their losses and duplicates summed.
+    """
+    groups: dict[tuple[str, int], list[dict[str, Any]]] = {}
+    for r in rows:
+        groups.setdefault((r["client"], r["concurrency"]), []).append(r)
+    ordered = []
+    for group in groups.values():
+        walls = sorted(group, key=lambda r: float(r["wall_s"]))
+        median = walls[(len(walls) - 1) // 2]  # the lower median: a measured round
+        ordered.append([median, *(r for r in walls if r is not median)])
+    return ordered
+
+
 def table(rows: list[dict[str, Any]]) -> tuple[list[str], dict[str, float]]:
     limits = _server_limits(rows)
-    theirs = {r["concurrency"]: _done(r) / r["wall_s"] for r in rows if r["client"] == "prefect"}
+    ratios = _ratios(rows)
     order = {name: i for i, name in enumerate(CLIENTS)}
-    rows = sorted(rows, key=lambda r: (r["concurrency"], order.get(r["client"], 9)))
+    groups = sorted(
+        _median_rows(rows), key=lambda g: (g[0]["concurrency"], order.get(g[0]["client"], 9))
+    )
     lines = [
         "| " + " | ".join(title for title, _ in COLUMNS) + " |",
         "|" + "|".join("---" if i == 0 else "--:" for i in range(len(COLUMNS))) + "|",
     ]
-    for r in rows:
-        rate = _done(r) / r["wall_s"]
+    for group in groups:
+        r = group[0]
+        rate = _rate(r)
         limit = _limit(r, limits)
         server_cpu = r.get("server_cpu_s")
-        ratio = (
-            f"{rate / theirs[r['concurrency']]:.2f}"
-            if r["client"] != "prefect" and r["concurrency"] in theirs
-            else ""
-        )
+        ratio = ratios.get((r["client"], r["concurrency"]))
+        wall = f"{r['wall_s']:.1f}" + ("*" if _disturbed(r) else "")
+        if len(group) > 1:
+            walls = [float(g["wall_s"]) for g in group]
+            wall += f" ({min(walls):.1f}-{max(walls):.1f})"
         cells = {
             "client": r["client"],
             "concurrency": str(r["concurrency"]),
-            "wall": f"{r['wall_s']:.1f}" + ("*" if _disturbed(r) else ""),
+            "wall": wall,
             "rate": f"{rate:.2f}",
-            "lost": str(r["lost"]),
+            "lost": str(sum(g["lost"] for g in group)),
             "stored": str(r["stored"]),
-            "duplicates": str(r["duplicates"]),
+            "duplicates": str(sum(g["duplicates"] for g in group)),
             "status_503": str(r["status_503"]),
             "status_429": str(r["status_429"]),
             "retries": str(r["retries"]),
@@ -226,7 +269,7 @@ def table(rows: list[dict[str, Any]]) -> tuple[list[str], dict[str, float]]:
             "other_cpu": f"{r['other_cpu_s']:.1f}" if "other_cpu_s" in r else "",
             "limit": f"{limit:.1f}" if limit else "",
             "wall_limit": f"{r['wall_s'] / limit:.2f}" if limit else "",
-            "ratio": ratio,
+            "ratio": f"{ratio:.2f}" if ratio is not None else "",
         }
         lines.append("| " + " | ".join(cells[key] for _, key in COLUMNS) + " |")
     return lines, limits
@@ -235,6 +278,7 @@ def table(rows: list[dict[str, Any]]) -> tuple[list[str], dict[str, float]]:
 def _details(rows: list[dict[str, Any]]) -> list[str]:
     """Where runs were lost and where the 503s landed, per row that had any."""
     lines: list[str] = []
+    multiple_rounds = len({r.get("round", 0) for r in rows}) > 1
     for r in rows:
         overloads = {
             route: sum(n for status, n in statuses.items() if int(status) in (429, 503))
@@ -243,7 +287,8 @@ def _details(rows: list[dict[str, Any]]) -> list[str]:
         overloads = {route: n for route, n in overloads.items() if n}
         if not (r["lost"] or overloads or r["duplicates"] or r.get("not_accepted")):
             continue
-        lines.append(f"- **{r['client']} c={r['concurrency']}**:")
+        rounds = f" round {r.get('round', 0) + 1}" if multiple_rounds else ""
+        lines.append(f"- **{r['client']} c={r['concurrency']}**{rounds}:")
         if overloads:
             by_route = ", ".join(f"`{k}` {v}" for k, v in sorted(overloads.items()))
             seconds = r.get("overload_by_second", {})
@@ -307,13 +352,16 @@ def report(args: argparse.Namespace) -> None:
     lines, limits = table(rows)
     versions = sorted({r.get("client_version", r["client"]) for r in rows})
     runs = sorted({r["runs"] for r in rows})
+    rounds = len({r.get("round", 0) for r in rows})
     sources = "; ".join(sorted({r["source"] for r in rows if r["client"] != "prefect"})) or "?"
     header = [
         "# Load: our client against Prefect's own, on a real Prefect server",
         "",
         f"Measured {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC by `nox -s load` on "
         f"{os.cpu_count()} CPUs ({platform.python_implementation()} "
-        f"{platform.python_version()}): {', '.join(map(str, runs))} flow runs per row, each "
+        f"{platform.python_version()}): {rounds} round{'s' if rounds > 1 else ''}, each of "
+        f"every client at every concurrency in turn; {', '.join(map(str, runs))} flow runs "
+        "per row, each "
         f"{CALLS_PER_RUN} calls (create_flow_run with an idempotency key, Running, 2 task "
         "runs each created, Running, Completed, one create_logs of 3 lines, Completed), "
         "C flow runs in flight, one client shared by all workers; a fresh "
@@ -322,6 +370,9 @@ def report(args: argparse.Namespace) -> None:
         "",
         *lines,
         "",
+        "- A row shows the round whose wall time is the median of its rounds (the lower "
+        "one of an even count), with the range of all rounds after it; lost and dup are "
+        "summed over all rounds.",
         "- done/s: flow runs completed (not lost) per second of wall time.",
         "- lost: the driver gave up on the run, or the read-back does not show it Completed "
         "with 2 Completed task runs and 3 log lines; dup: stored flow runs beyond the first "
@@ -337,7 +388,8 @@ def report(args: argparse.Namespace) -> None:
         "row needed), and at C=1 also runs x "
         f"{CALLS_PER_RUN} x {limits['latency'] * 1000:.2f} ms, the server's mean answer "
         "time per request when idle (the least of the C=1 rows).",
-        "- ours/theirs: done/s of ours over done/s of Prefect's client at the same C.",
+        "- ours/theirs: done/s of ours over done/s of Prefect's client at the same C in the "
+        "same round; the median over the rounds.",
     ]
     details = _details(rows)
     if details:
@@ -360,6 +412,7 @@ def main() -> None:
     one.add_argument("--server-log", type=Path, default=None)
     one.add_argument("--prefect-python", default=None)
     one.add_argument("--results", type=Path, required=True)
+    one.add_argument("--round", type=int, default=0, help="which round of the table")
     out = commands.add_parser("report", help="print the table of the rows in RESULTS")
     out.add_argument("results", type=Path)
     out.add_argument("--markdown", type=Path, default=None)

@@ -101,6 +101,9 @@ def response_for(key: str) -> httpx.Response:
     if isinstance(body, dict) and "__list_len__" in body:
         body = [body["__first_item__"]]
     if body is None:
+        if sample["response_headers"].get("content-type") == "application/json":
+            # JSON null, as Prefect answers POST /logs/: not the same as no body
+            return httpx.Response(sample["status_code"], json=None, content=b"null")
         return httpx.Response(sample["status_code"])
     return httpx.Response(sample["status_code"], json=body)
 

@@ -54,6 +54,13 @@ CALLS: dict[str, tuple[tuple[Any, ...], dict[str, Any], str, str | None]] = {
     "read_flow_run_states": ((RUN_ID,), {}, "GET", "/api/flow_run_states/"),
     "set_flow_run_state": ((RUN_ID, states.Running()), {}, "POST", None),
     "send_worker_heartbeat": (("p", "w"), {"get_worker_id": True}, "POST", None),
+    # answers JSON null: its lines are stored only if the answer came from Prefect
+    "create_logs": (
+        ([{"name": "etl", "level": 20, "message": "m", "timestamp": "2026-12-03T12:00:00Z"}],),
+        {},
+        "POST",
+        "/api/logs/",
+    ),
 }
 
 
@@ -76,6 +83,10 @@ async def test_an_unreadable_answer_is_one_library_error(
     ):
         content = b"[1, 2]"  # an object is not a count, a version or an id either
     async with make_client(kind, answer(content, content_type)) as client:
+        if method == "create_logs" and body == "another shape":
+            # any JSON is Prefect's (a later version may answer with data); not an error
+            assert await call(client, method, *args, **kwargs) is None
+            return
         with pytest.raises(ResponseDecodeError) as caught:
             await call(client, method, *args, **kwargs)
     error = caught.value
