@@ -122,12 +122,12 @@ def _is_cancellation(exc: BaseException) -> bool:
     if isinstance(inner, tuple) and inner:
         return all(isinstance(e, BaseException) and _is_cancellation(e) for e in inner)
     # Neither loop's cancellation can exist before its library is imported.
-    if "asyncio" in sys.modules:
+    if sys.modules.get("asyncio") is not None:
         import asyncio  # noqa: PLC0415
 
         if isinstance(exc, asyncio.CancelledError):
             return True
-    if "trio" in sys.modules:
+    if sys.modules.get("trio") is not None:
         import trio  # noqa: PLC0415
 
         return isinstance(exc, trio.Cancelled)
@@ -136,9 +136,8 @@ def _is_cancellation(exc: BaseException) -> bool:
 
 def _in_trio_task() -> bool:
     """Whether a trio task runs this, without importing trio: a program that runs only
-    asyncio never pays for importing it, nor one that runs trio for asyncio (see the
-    README's import cost)."""
-    if "trio" not in sys.modules:
+    asyncio never pays for importing it (README, "Import cost")."""
+    if sys.modules.get("trio") is None:  # not imported, or blocked (None)
         return False
     import trio  # noqa: PLC0415
 

@@ -5,6 +5,12 @@ anyio's trio backend) only under trio, the embedded server and what it needs (St
 SQLite, an HTTP server) only in ephemeral mode, the settings model (pydantic-settings)
 and the schemas only once a client is made or an endpoint called. How long imports take
 is a benchmark's business (``python -m tests.bench.import_time``), not a test's.
+
+Once a request is sent, trio may be in ``sys.modules`` under asyncio all the same:
+httpcore 1.x imports it when installed (``httpcore/_synchronization.py``, as soon as httpx
+builds a transport; bare httpx pays that too). So the asyncio programs below run with
+trio blocked (``sys.modules["trio"] = None``: any ``import trio`` fails), which shows
+that nothing of ours needs it, and check that anyio's trio backend stays unloaded.
 """
 
 from __future__ import annotations
@@ -18,15 +24,20 @@ from pathlib import Path
 
 import pytest
 
-TRIO = ("trio", "anyio._backends._trio")
+ANYIO_TRIO = ("anyio._backends._trio",)
+TRIO = ("trio", *ANYIO_TRIO)
 SERVER_SIDE = ("prefect_trio_client.server", "starlette", "sqlite3", "_sqlite3", "hypercorn")
 ON_FIRST_USE = ("pydantic_settings", "prefect_trio_client.schemas")
 
 _REPORT = "\nimport json as _json, sys as _sys\nprint(_json.dumps(sorted(_sys.modules)))\n"
 
 
+_BLOCK_TRIO = 'import sys\nsys.modules["trio"] = None  # "import trio" raises ImportError\n'
+
+
 def loaded_by(code: str, cwd: Path, **env: str) -> set[str]:
-    """The modules loaded at the end of `code`, run in a fresh interpreter in `cwd`."""
+    """The modules loaded at the end of `code`, run in a fresh interpreter in `cwd`;
+    `code` must succeed."""
     child_env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
     child_env.update(env)
     done = subprocess.run(
@@ -108,30 +119,31 @@ with get_client(sync_client=True) as client:
 
 
 @pytest.mark.parametrize("request_code", [_ASYNC_REQUEST, _SYNC_REQUEST], ids=["async", "sync"])
-def test_a_request_to_a_server_on_asyncio_loads_no_trio_and_no_embedded_server(
+def test_a_request_to_a_server_on_asyncio_needs_no_trio_and_loads_no_embedded_server(
     request_code: str, tmp_path: Path
 ) -> None:
-    modules = loaded_by(_SERVER + request_code, tmp_path, PREFECT_HOME=str(tmp_path))
-    assert among(modules, TRIO + SERVER_SIDE) == []
+    code = _BLOCK_TRIO + _SERVER + request_code
+    modules = loaded_by(code, tmp_path, PREFECT_HOME=str(tmp_path))
+    assert among(modules, ANYIO_TRIO + SERVER_SIDE) == []
     # What the request did use was loaded on first use: the check can see modules.
     assert "prefect_trio_client.orchestration.admin" in modules
     assert "pydantic_settings" in modules
 
 
-def test_ephemeral_mode_on_asyncio_loads_the_embedded_server_but_no_trio(tmp_path: Path) -> None:
+def test_ephemeral_mode_on_asyncio_serves_the_embedded_server_without_trio(tmp_path: Path) -> None:
     code = """
-    import asyncio
-    from prefect_trio_client.orchestration import get_client
+import asyncio
+from prefect_trio_client.orchestration import get_client
 
-    async def main():
-        async with get_client() as client:
-            assert await client.api_healthcheck() is None
+async def main():
+    async with get_client() as client:
+        assert await client.api_healthcheck() is None
 
-    asyncio.run(main())
-    """
-    modules = loaded_by(code, tmp_path, PREFECT_HOME=str(tmp_path))
+asyncio.run(main())
+"""
+    modules = loaded_by(_BLOCK_TRIO + code, tmp_path, PREFECT_HOME=str(tmp_path))
     assert "prefect_trio_client.server" in modules
-    assert among(modules, TRIO) == []
+    assert among(modules, ANYIO_TRIO) == []
 
 
 def test_a_trio_program_gets_trio_and_no_embedded_server(tmp_path: Path) -> None:
