@@ -130,12 +130,16 @@ def child_env(source: Path, api_url: str, home: str, pycache: str | None) -> dic
     return env
 
 
-def run_once(code: str, env: Mapping[str, str]) -> tuple[dict[str, Any], float]:
-    """Run one case in a fresh interpreter: what it reports, and its wall time in ms."""
+def run_once(code: str, env: Mapping[str, str], cwd: str) -> tuple[dict[str, Any], float]:
+    """Run one case in a fresh interpreter: what it reports, and its wall time in ms.
+
+    `cwd` holds no package: ``python -c`` puts it first on the path, before `source`.
+    """
     started = time.perf_counter()
     done = subprocess.run(
         [sys.executable, "-c", code + _REPORT],
         env=dict(env),
+        cwd=cwd,
         capture_output=True,
         text=True,
         check=False,
@@ -157,11 +161,11 @@ def measure(rounds: int, *, source: Path, bytecode_cache: bool) -> dict[str, Row
     ):
         env = child_env(source, stub.api_url, home, pycache if bytecode_cache else None)
         for name in names:  # warm-up: fills the bytecode cache and the OS's file cache
-            run_once(CASES[name], env)
+            run_once(CASES[name], env, home)
         for index in range(rounds):
             shift = index % len(names)
             for name in names[shift:] + names[:shift]:
-                report, elapsed = run_once(CASES[name], env)
+                report, elapsed = run_once(CASES[name], env, home)
                 row = rows[name]
                 row.ms.append(report["ms"])
                 row.process_ms.append(elapsed)
