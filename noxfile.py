@@ -134,6 +134,8 @@ def bench(session: nox.Session) -> None:
         *("--raw", str(Path(session.create_tmp()) / "bench-contexts.json")),
         *session.posargs,
     )
+    # issue 12, item 2: import cost against `import anyio, httpx, pydantic` (README)
+    session.run("python", "-m", "tests.bench.import_time")
 
 
 # The real Prefect server the interop and load sessions talk to (it speaks API 0.8.4).

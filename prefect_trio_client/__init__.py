@@ -21,16 +21,18 @@ from prefect_trio_client.exceptions import ObjectNotFound as ObjectNotFound
 from prefect_trio_client.exceptions import PrefectException as PrefectException
 from prefect_trio_client.exceptions import PrefectHTTPStatusError as PrefectHTTPStatusError
 from prefect_trio_client.exceptions import SettingsError as SettingsError
-from prefect_trio_client.settings import ClientSettings as ClientSettings
 
 if TYPE_CHECKING:
     from prefect_trio_client.runs import flow as flow
     from prefect_trio_client.runs import get_run_logger as get_run_logger
     from prefect_trio_client.runs import task as task
+    from prefect_trio_client.settings import ClientSettings as ClientSettings
 
 #: Names imported on first use: run tracking pulls in the orchestration client and its
-#: schemas, which a program that only uses `base` does not pay for.
+#: schemas, which a program that only uses `base` does not pay for; the settings model
+#: pulls in pydantic-settings, paid for when settings are first read.
 _LAZY = {
+    "ClientSettings": "prefect_trio_client.settings",
     "flow": "prefect_trio_client.runs",
     "get_run_logger": "prefect_trio_client.runs",
     "task": "prefect_trio_client.runs",
@@ -44,6 +46,11 @@ def __getattr__(name: str) -> Any:
     value = getattr(importlib.import_module(module), name)
     globals()[name] = value
     return value
+
+
+def __dir__() -> list[str]:
+    """The names that exist, imported yet or not (for ``dir()`` and completion)."""
+    return sorted({*globals(), *__all__})
 
 
 __all__ = [

@@ -8,19 +8,21 @@ task or an asyncio task, ended by the loop itself when the run ends.
 
 from __future__ import annotations
 
-import asyncio
 import contextvars
 import logging
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 import anyio
 import anyio.lowlevel
-import trio
 
 from prefect_trio_client._lifespan_driver import ASGIApp
 from prefect_trio_client._lifespan_service import LifespanService, current_service_var
+
+if TYPE_CHECKING:
+    import asyncio
 
 __all__ = ["app_lifespan_context", "current_lifespan_service"]
 
@@ -79,11 +81,15 @@ def _start_host(service: LifespanService) -> None:
     # empty one), so context variables set around the first use reach the apps.
     context = contextvars.copy_context()
     service._expect_host()
-    if trio.lowlevel.in_trio_task():
+    if _in_trio_task():
+        import trio  # noqa: PLC0415  # imported already: we run under it
+
         trio.lowlevel.spawn_system_task(
             _host, service, name="prefect_trio_client default lifespan service", context=context
         )
     else:
+        import asyncio  # noqa: PLC0415  # imported already: we run under it
+
         loop = asyncio.get_running_loop()
         task = context.run(
             loop.create_task, _host(service), name="prefect_trio_client default lifespan service"
@@ -115,4 +121,24 @@ def _is_cancellation(exc: BaseException) -> bool:
     inner: object = getattr(exc, "exceptions", None)  # (Base)ExceptionGroup on 3.10 too
     if isinstance(inner, tuple) and inner:
         return all(isinstance(e, BaseException) and _is_cancellation(e) for e in inner)
-    return isinstance(exc, (trio.Cancelled, asyncio.CancelledError))
+    # Neither loop's cancellation can exist before its library is imported.
+    if sys.modules.get("asyncio") is not None:
+        import asyncio  # noqa: PLC0415
+
+        if isinstance(exc, asyncio.CancelledError):
+            return True
+    if sys.modules.get("trio") is not None:
+        import trio  # noqa: PLC0415
+
+        return isinstance(exc, trio.Cancelled)
+    return False
+
+
+def _in_trio_task() -> bool:
+    """Whether a trio task runs this, without importing trio: a program that runs only
+    asyncio never pays for importing it (README, "Import cost")."""
+    if sys.modules.get("trio") is None:  # not imported, or blocked (None)
+        return False
+    import trio  # noqa: PLC0415
+
+    return trio.lowlevel.in_trio_task()

@@ -36,7 +36,6 @@ from collections.abc import MutableMapping
 from dataclasses import dataclass
 from typing import Any, TypeAlias
 
-import certifi
 import httpx
 
 __all__ = ["CertTypes", "clear_ssl_context_cache", "shared_ssl_context", "use_shared_ssl_context"]
@@ -113,6 +112,8 @@ def _config(
     elif trust_env and os.environ.get("SSL_CERT_DIR"):
         source, ca_path = "env-dir", os.path.abspath(os.environ["SSL_CERT_DIR"])
     else:
+        import certifi  # noqa: PLC0415  # only when a context is built
+
         source, ca_path = "certifi", certifi.where()
     return _Config(
         source=source,

@@ -41,6 +41,8 @@ import httpx
 if TYPE_CHECKING:
     from httpx import URL
 
+    from prefect_trio_client.settings import ClientSettings
+
 from prefect_trio_client._backpressure import AdaptiveLimit, Signal, Slot
 from prefect_trio_client._csrf import CsrfTokenCache
 from prefect_trio_client._response import PrefectResponse as PrefectResponse
@@ -68,7 +70,6 @@ from prefect_trio_client._tls import use_shared_ssl_context
 from prefect_trio_client._version import __version__
 from prefect_trio_client.exceptions import ClientClosedError, redacted_url
 from prefect_trio_client.lifespan import app_lifespan_context as app_lifespan_context
-from prefect_trio_client.settings import ClientSettings, current_settings
 
 __all__ = [
     "PrefectHttpxAsyncClient",
@@ -164,7 +165,10 @@ def determine_server_type(settings: ClientSettings | None = None) -> ServerType:
     Args:
         settings: Settings to use; read from the environment when omitted.
     """
-    settings = settings or current_settings()
+    if settings is None:
+        from prefect_trio_client.settings import current_settings  # noqa: PLC0415  # lazy
+
+        settings = current_settings()
     if settings.api_url is None:
         if settings.server_allow_ephemeral_mode:
             return ServerType.EPHEMERAL
@@ -218,7 +222,10 @@ class _SendLoopShell:
         backpressure: AdaptiveLimit | None,
         clock: Any,
     ) -> None:
-        settings = settings or current_settings()
+        if settings is None:
+            from prefect_trio_client.settings import current_settings  # noqa: PLC0415  # lazy
+
+            settings = current_settings()
         if backpressure is _FROM_SETTINGS:
             backpressure = backpressure_from_settings(settings, self.base_url)
         self._loop = SendLoop(

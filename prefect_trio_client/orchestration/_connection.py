@@ -10,7 +10,7 @@ import base64
 import importlib.util
 import os
 import ssl
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 import httpx
 
@@ -26,7 +26,9 @@ from prefect_trio_client.base import (
 )
 from prefect_trio_client.exceptions import ServerVersionError, SettingsError
 from prefect_trio_client.lifespan import ASGIApp
-from prefect_trio_client.settings import ClientSettings, clean_credentials, current_settings
+
+if TYPE_CHECKING:
+    from prefect_trio_client.settings import ClientSettings
 
 __all__ = [
     "EPHEMERAL_API_URL",
@@ -55,6 +57,8 @@ def auth_headers(*, api_key: str | None, auth_string: str | None) -> dict[str, s
         SettingsError: A credential with a control character (a copy-paste accident)
             that would be an illegal header; the message never repeats it.
     """
+    from prefect_trio_client.settings import clean_credentials  # noqa: PLC0415  # lazy
+
     api_key, auth_string = clean_credentials(api_key=api_key, auth_string=auth_string)
     if auth_string is not None:
         token = base64.b64encode(auth_string.encode()).decode()
@@ -194,7 +198,11 @@ class ClientBase(Generic[HttpT]):
         settings: ClientSettings | None = None,
         check_server_version: bool = True,
     ) -> None:
-        self._settings: ClientSettings = settings or current_settings()
+        if settings is None:
+            from prefect_trio_client.settings import current_settings  # noqa: PLC0415  # lazy
+
+            settings = current_settings()
+        self._settings: ClientSettings = settings
         extra = dict(httpx_settings or {})
         own_transport = bool(_TRANSPORT_OPTIONS & extra.keys())
         self._app: ASGIApp | None = None

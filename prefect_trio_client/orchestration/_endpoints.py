@@ -1,30 +1,55 @@
 """Every endpoint, listed once; both clients inherit this list.
 
 Each attribute is a plan from a resource module made into a method by `endpoint`: a
-coroutine method on `PrefectClient`, a blocking one on `SyncPrefectClient`.
+coroutine method on `PrefectClient`, a blocking one on `SyncPrefectClient`. The type
+checker sees the plans themselves; at run time each resource module is imported when one
+of its endpoints is first called (`LazyPlans`).
 """
 
 from __future__ import annotations
 
-from prefect_trio_client.orchestration import (
-    admin,
-    artifacts,
-    automations,
-    blocks,
-    concurrency,
-    deployments,
-    events,
-    flow_runs,
-    flows,
-    logs,
-    raw,
-    run_states,
-    tag_concurrency,
-    task_runs,
-    variables,
-    work_pools,
-)
-from prefect_trio_client.orchestration._plan import endpoint
+from typing import TYPE_CHECKING
+
+from prefect_trio_client.orchestration._plan import LazyPlans, endpoint
+
+if TYPE_CHECKING:
+    from prefect_trio_client.orchestration import (
+        admin,
+        artifacts,
+        automations,
+        blocks,
+        concurrency,
+        deployments,
+        events,
+        flow_runs,
+        flows,
+        logs,
+        raw,
+        run_states,
+        tag_concurrency,
+        task_runs,
+        variables,
+        work_pools,
+    )
+else:
+    # Imported on an endpoint's first call, with the schemas it reads and writes: importing
+    # a client costs none of them (README, "Import cost").
+    admin = LazyPlans("prefect_trio_client.orchestration.admin")
+    artifacts = LazyPlans("prefect_trio_client.orchestration.artifacts")
+    automations = LazyPlans("prefect_trio_client.orchestration.automations")
+    blocks = LazyPlans("prefect_trio_client.orchestration.blocks")
+    concurrency = LazyPlans("prefect_trio_client.orchestration.concurrency")
+    deployments = LazyPlans("prefect_trio_client.orchestration.deployments")
+    events = LazyPlans("prefect_trio_client.orchestration.events")
+    flow_runs = LazyPlans("prefect_trio_client.orchestration.flow_runs")
+    flows = LazyPlans("prefect_trio_client.orchestration.flows")
+    logs = LazyPlans("prefect_trio_client.orchestration.logs")
+    raw = LazyPlans("prefect_trio_client.orchestration.raw")
+    run_states = LazyPlans("prefect_trio_client.orchestration.run_states")
+    tag_concurrency = LazyPlans("prefect_trio_client.orchestration.tag_concurrency")
+    task_runs = LazyPlans("prefect_trio_client.orchestration.task_runs")
+    variables = LazyPlans("prefect_trio_client.orchestration.variables")
+    work_pools = LazyPlans("prefect_trio_client.orchestration.work_pools")
 
 __all__ = ["Endpoints"]
 

@@ -26,9 +26,8 @@ from contextlib import (
 )
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import anyio.from_thread
 import httpx
 
 from prefect_trio_client.lifespan import (
@@ -37,7 +36,11 @@ from prefect_trio_client.lifespan import (
     current_lifespan_service,
     lifespan_transport,
 )
-from prefect_trio_client.settings import ClientSettings
+
+if TYPE_CHECKING:
+    import anyio.from_thread
+
+    from prefect_trio_client.settings import ClientSettings
 
 __all__ = [
     "LeasedASGITransport",
@@ -134,6 +137,8 @@ class PortalASGITransport(httpx.BaseTransport):
     def __enter__(self) -> PortalASGITransport:
         if self._stack is not None:
             raise RuntimeError("this in-process transport is already open")
+        import anyio.from_thread  # noqa: PLC0415  # only the sync client in ephemeral mode
+
         stack = ExitStack()
         try:
             portal_cm: AbstractContextManager[anyio.from_thread.BlockingPortal] = (

@@ -9,7 +9,6 @@ from prefect_trio_client.exceptions import SettingsError
 from prefect_trio_client.orchestration._ephemeral import ephemeral_app, ephemeral_database
 from prefect_trio_client.orchestration.client import PrefectClient
 from prefect_trio_client.orchestration.sync import SyncPrefectClient
-from prefect_trio_client.settings import current_settings
 
 __all__ = ["get_client"]
 
@@ -47,6 +46,8 @@ def get_client(
         httpx_settings: Extra keyword arguments for the HTTP client.
         sync_client: Return a `SyncPrefectClient` instead of a `PrefectClient`.
     """
+    from prefect_trio_client.settings import current_settings  # noqa: PLC0415  # lazy
+
     settings = current_settings()
     server_type = determine_server_type(settings)
     if server_type is ServerType.UNCONFIGURED:

@@ -17,12 +17,13 @@ catch `ObjectNotFound` where "missing" is an answer rather than an error.
 from __future__ import annotations
 
 import functools
+import importlib
 import inspect
 import re
 import typing
 from collections.abc import Callable, Coroutine, Generator, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, cast, overload
+from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
 
 from prefect_trio_client._send_loop import IDEMPOTENT_METHODS as IDEMPOTENT_METHODS
 from prefect_trio_client.base import IDEMPOTENT_EXTENSION, PrefectResponse
@@ -34,7 +35,9 @@ __all__ = [
     "IDEMPOTENT_METHODS",
     "AsyncRunner",
     "Endpoint",
+    "LazyPlans",
     "Plan",
+    "PlanRef",
     "Request",
     "Sleep",
     "SyncRunner",
@@ -155,13 +158,75 @@ class SyncRunner:
                 error = exc
 
 
-class Endpoint(Generic[P, T]):
-    """A plan exposed as a method: async on an `AsyncRunner`, blocking on a `SyncRunner`."""
+@dataclass(frozen=True)
+class PlanRef:
+    """A plan named by its module and function, imported when first needed."""
 
-    def __init__(self, build: Callable[P, Plan[T]]) -> None:
-        self.build = build
-        functools.update_wrapper(cast(Any, self), build)
+    module: str
+    name: str
+
+    def resolve(self) -> Callable[..., Plan[Any]]:
+        plan: Callable[..., Plan[Any]] = getattr(importlib.import_module(self.module), self.name)
+        return plan
+
+
+class LazyPlans:
+    """A resource module not imported yet: ``LazyPlans("...flows").read_flow`` is a
+    `PlanRef`. `Endpoints` is built from these at run time, so importing a client imports
+    no resource module and no schema; each is imported on its first call."""
+
+    def __init__(self, module: str) -> None:
+        self._module = module
+
+    def __getattr__(self, name: str) -> PlanRef:
+        return PlanRef(self._module, name)
+
+
+class _PlanDoc:
+    """`Endpoint.__doc__`: the class's docstring on the class, the plan's on an endpoint,
+    read when asked (so that a lazy plan's module is not imported for it)."""
+
+    def __init__(self, class_doc: str | None) -> None:
+        self._class_doc = class_doc
+
+    def __get__(self, endpoint: Endpoint[Any, Any] | None, owner: object = None) -> str | None:
+        if endpoint is None:
+            return self._class_doc
+        return endpoint.build.__doc__
+
+
+class Endpoint(Generic[P, T]):
+    """A plan exposed as a method: async on an `AsyncRunner`, blocking on a `SyncRunner`.
+
+    The plan is a function, or a `PlanRef` imported on the first call (or introspection).
+    """
+
+    __doc__ = _PlanDoc(__doc__)
+
+    def __init__(self, build: Callable[P, Plan[T]] | PlanRef) -> None:
+        self._build: Callable[P, Plan[T]] | None = None
+        self._ref: PlanRef | None = None
+        if isinstance(build, PlanRef):
+            self._ref = build
+            self.__module__ = build.module
+            self.__name__ = self.__qualname__ = build.name  # plans are module-level functions
+        else:
+            self._build = build
+            self.__module__, self.__name__ = build.__module__, build.__name__
+            self.__qualname__ = build.__qualname__
         self._call_signature: inspect.Signature | None = None
+
+    @property
+    def build(self) -> Callable[P, Plan[T]]:
+        """The plan function (its module is imported here on first use)."""
+        if self._build is None:
+            assert self._ref is not None
+            self._build = self._ref.resolve()
+        return self._build
+
+    @property
+    def __wrapped__(self) -> Callable[P, Plan[T]]:
+        return self.build
 
     def __call__(self, runner: Any, *args: P.args, **kwargs: P.kwargs) -> Any:
         """Called on the class with a client first, as a function would be:
@@ -236,6 +301,14 @@ def _call_signature(build: Callable[..., Any]) -> inspect.Signature:
     return signature.replace(return_annotation=returned)
 
 
-def endpoint(build: Callable[P, Plan[T]]) -> Endpoint[P, T]:
+@overload
+def endpoint(build: Callable[P, Plan[T]]) -> Endpoint[P, T]: ...
+
+
+@overload
+def endpoint(build: PlanRef) -> Endpoint[..., Any]: ...
+
+
+def endpoint(build: Callable[P, Plan[T]] | PlanRef) -> Endpoint[P, T] | Endpoint[..., Any]:
     """Make a plan into a method of both clients (see the module docstring)."""
     return Endpoint(build)

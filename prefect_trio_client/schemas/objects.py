@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar, cast
 from uuid import UUID, uuid4
 from zoneinfo import ZoneInfo
 
+import pydantic.main
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -197,10 +198,17 @@ KeyValueLabels = Annotated[
 # --------------------------------------------------------------------------- base models
 
 
+#: Whether models build their validators on first use rather than at import (pydantic's
+#: ``defer_build``): only where pydantic locks those builds (pydantic PR 13438; 2.14 has it).
+#: Before, two threads using a model first at once (a sync client in one, the embedded
+#: server in another) could race, and one validate with a parent class's validator.
+_DEFER_BUILD = hasattr(pydantic.main, "_rebuild_lock")
+
+
 class PrefectBaseModel(BaseModel):
     """Read models: unknown fields from a newer server are ignored; every field is dumped."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", defer_build=_DEFER_BUILD)
 
 
 class SparseBaseModel(PrefectBaseModel):
