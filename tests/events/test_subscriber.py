@@ -14,7 +14,7 @@ from prefect_trio_client.events import (
     get_events_client,
     get_events_subscriber,
 )
-from prefect_trio_client.orchestration import PrefectClient
+from prefect_trio_client.orchestration import PrefectClient, SyncPrefectClient
 from prefect_trio_client.schemas.events import EventNameFilter
 from prefect_trio_client.server import create_app
 from tests.events.helpers import App, CutWebsockets, RefuseWebsockets, event
@@ -85,3 +85,25 @@ async def test_a_subscriber_that_cannot_connect_raises_one_clear_error(app: App)
         async with subscriber:
             with pytest.raises(EventStreamError, match="HTTP 404"):
                 await take(subscriber, 1)
+
+
+async def test_events_committed_on_another_event_loop_reach_the_subscriber(app: App) -> None:
+    # the sync client serves the app from its own event loop in a thread: events it
+    # stores are handed to this loop's subscriber without blocking either loop
+    async with (
+        PrefectClient(app),
+        get_events_subscriber(named("test.loops"), api=app) as subscriber,
+    ):
+        async with get_events_client(app) as client:
+            first = event("test.loops", 0)
+            client.emit_nowait(first)
+        assert [e.id for e in await take(subscriber, 1)] == [first.id]  # live from here on
+        posted = [event("test.loops", i) for i in range(1, 4)]
+
+        def post() -> None:
+            with SyncPrefectClient(app) as sync:
+                sync.request("POST", "/events", json=[e.model_dump(mode="json") for e in posted])
+
+        await anyio.to_thread.run_sync(post)
+        received = await take(subscriber, 3)
+    assert [e.id for e in received] == [e.id for e in posted]
