@@ -15,6 +15,8 @@ import httpx
 __all__ = [
     "Abort",
     "ClientClosedError",
+    "EventStreamError",
+    "EventTooLarge",
     "LifespanStartupError",
     "ObjectAlreadyExists",
     "ObjectNotFound",
@@ -215,3 +217,21 @@ def redacted_url(url: httpx.URL) -> httpx.URL:
     if url.userinfo or url.query:
         return url.copy_with(username=None, password=None, query=None)
     return url
+
+
+# --------------------------------------------------------------------------- events (issue 15)
+
+
+class EventTooLarge(PrefectException, ValueError):
+    """An event whose JSON is larger than a Prefect server accepts (1.5 MB by default)."""
+
+    def __init__(self, size_bytes: int, maximum_size_bytes: int) -> None:
+        super().__init__(
+            f"Event is too large to emit: {size_bytes} bytes, the most is {maximum_size_bytes}"
+        )
+        self.size_bytes = size_bytes
+        self.maximum_size_bytes = maximum_size_bytes
+
+
+class EventStreamError(PrefectException, ConnectionError):
+    """An event subscription could not be kept open: the reason is in the message."""

@@ -81,6 +81,8 @@ class Tx:
         self._connection = connection
         self.now = now
         self.now_iso = iso(now)
+        self.stored_events: list[Doc] = []
+        """Events this transaction stored, for live subscribers once it commits."""
 
     # ------------------------------------------------------------------ reading
 

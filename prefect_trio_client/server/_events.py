@@ -61,6 +61,7 @@ __all__ = [
     "InvalidPageToken",
     "Page",
     "first_page",
+    "live_predicate",
     "matching",
     "next_page",
     "record_state_change",
@@ -88,6 +89,7 @@ def store_events(tx: Tx, events: Iterable[Doc]) -> None:
             continue
         doc = {**event, "received": tx.now_iso}
         tx.insert(EVENTS, doc, resource_id=event["resource"]["prefect.resource.id"])
+        tx.stored_events.append(doc)
 
 
 def record_state_change(
@@ -340,6 +342,33 @@ def _predicate(model: EventFilter) -> Predicate:
     if model.text is not None and model.text.query.strip():
         checks.append(text_search(model.text.query, _searchable))
     return lambda event: all(check(event) for check in checks)
+
+
+def live_predicate(model: EventFilter) -> Predicate:
+    """Whether a just-stored event matches `model` (for live subscribers): every
+    criterion `matching` applies, with the time bounds the filter gives (an unset
+    ``until`` is no bound, so a subscription keeps matching new events)."""
+    given = model.occurred.model_fields_set
+    since = iso(model.occurred.since) if "since" in given else None
+    until = iso(model.occurred.until) if "until" in given else None
+    names = set(model.event.name) if model.event is not None and model.event.name else None
+    ids = set(model.resource.id) if model.resource is not None and model.resource.id else None
+    event_ids = {str(i) for i in model.id.id} if model.id.id else None
+    rest = _predicate(model)
+
+    def test(event: Doc) -> bool:
+        occurred = event["occurred"]
+        if (since is not None and occurred < since) or (until is not None and occurred > until):
+            return False
+        if names is not None and event["event"] not in names:
+            return False
+        if ids is not None and event["resource"]["prefect.resource.id"] not in ids:
+            return False
+        if event_ids is not None and event["id"] not in event_ids:
+            return False
+        return rest(event)
+
+    return test
 
 
 def matching(tx: Tx, model: EventFilter) -> list[Doc]:

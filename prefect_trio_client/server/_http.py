@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 from uuid import UUID
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import ClientDisconnect, HTTPConnection, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
@@ -34,6 +34,7 @@ from prefect_trio_client.server._errors import (
     invalid_request,
     validation_failed,
 )
+from prefect_trio_client.server._event_stream import EventStream
 from prefect_trio_client.server._time import Clock
 
 __all__ = [
@@ -113,6 +114,7 @@ class Api:
         self.database = database
         self.clock = clock
         self.config = config
+        self.events = EventStream()
 
     async def read(self, work: Callable[[Tx], Reply]) -> Response:
         """Answer from a read transaction (see the module docstring)."""
@@ -120,11 +122,20 @@ class Api:
 
     async def write(self, work: Callable[[Tx], Reply]) -> Response:
         """Answer from a write transaction, committed only if `work` returns."""
-        return await self.database.write(lambda tx: work(tx).encode())
+        return await self.transact(lambda tx: work(tx).encode())
+
+    async def transact(self, work: Callable[[Tx], T]) -> T:
+        """Run `work` in a write transaction; once it commits, the events it stored go to
+        the live subscribers (``/events/out``)."""
+        result, stored = await self.database.write(lambda tx: (work(tx), tx.stored_events))
+        if stored:
+            self.events.publish(stored)
+        return result
 
 
-def api_of(request: Request) -> Api:
-    api: Api = request.app.state.prefect_api
+def api_of(connection: HTTPConnection) -> Api:
+    """The API of the app serving a request or a websocket."""
+    api: Api = connection.app.state.prefect_api
     return api
 
 

@@ -136,3 +136,71 @@ def test_events_sync(api_url: str, unique: str) -> None:
     with get_client(sync_client=True) as client:
         assert isinstance(client, SyncPrefectClient)
         anyio.run(events_scenario, Blocking(client), unique)
+
+
+# --------------------------------------------------------------------------- issue 15: emitting
+
+
+async def emitted_scenario(unique: str) -> None:
+    from prefect_trio_client.events import emit_event, get_events_client
+
+    async with get_events_client(checkpoint_every=3) as emitter:
+        sent = [
+            emit_event(
+                f"ws.{unique}.thing",
+                resource={"prefect.resource.id": f"ws.thing.{unique}.{i}"},
+                payload={"n": i},
+            )
+            for i in range(7)
+        ]
+    assert emitter.transport == "websocket"
+    assert (emitter.delivered, emitter.dropped) == (7, 0)
+    async with get_client() as client:
+        mine = EventFilter(event=EventNameFilter(prefix=[f"ws.{unique}."]), order=EventOrder.ASC)
+        page = await until_total(lambda: client.read_events(filter=mine, limit=10), 7)
+    assert page.total == 7
+    assert {e.id for e in page.events} == {e.id for e in sent if e is not None}
+    assert sorted(e.payload["n"] for e in page.events) == list(range(7))
+
+
+@needs_services
+@pytest.mark.anyio
+@pytest.mark.parametrize("anyio_backend", ["asyncio", "trio"])
+async def test_events_emitted_over_the_websocket(
+    api_url: str, unique: str, anyio_backend: str
+) -> None:
+    await emitted_scenario(unique)
+
+
+async def subscribed_scenario(unique: str) -> None:
+    from prefect_trio_client.events import get_events_client, get_events_subscriber
+
+    mine = EventFilter(event=EventNameFilter(prefix=[f"sub.{unique}."]))
+    async with get_events_subscriber(mine) as subscriber:
+        async with get_events_client() as emitter:
+            sent = [
+                emitter.emit_nowait(
+                    Event(
+                        event=f"sub.{unique}.thing",
+                        resource=Resource({"prefect.resource.id": f"sub.{i}"}),
+                    )
+                )
+                for i in range(3)
+            ]
+        assert all(sent)
+        seen = []
+        with anyio.fail_after(60):
+            async for received in subscriber:
+                seen.append(received.resource.id)
+                if len(seen) == 3:
+                    break
+    assert sorted(seen) == ["sub.0", "sub.1", "sub.2"]
+
+
+@needs_services
+@pytest.mark.anyio
+@pytest.mark.parametrize("anyio_backend", ["asyncio", "trio"])
+async def test_events_subscribed_over_the_websocket(
+    api_url: str, unique: str, anyio_backend: str
+) -> None:
+    await subscribed_scenario(unique)

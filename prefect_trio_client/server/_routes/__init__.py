@@ -13,6 +13,7 @@ from prefect_trio_client.server._routes import (
     concurrency,
     deployments,
     events,
+    events_ws,
     flow_run_inputs,
     flow_runs,
     flows,
@@ -46,5 +47,6 @@ def api_routes() -> list[BaseRoute]:
         flow_run_inputs,
         collections,
         events,  # issue 11: events
+        events_ws,  # issue 15: event websockets
     )
     return [route for module in modules for route in module.ROUTES]
