@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from functools import partial
 
 import anyio
-import trio
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from prefect_trio_client.server._db import Doc
@@ -42,6 +41,8 @@ def _call_soon_threadsafe() -> Callable[[Callable[[], None]], object]:
     try:
         return asyncio.get_running_loop().call_soon_threadsafe
     except RuntimeError:  # not asyncio: trio
+        import trio.lowlevel  # noqa: PLC0415  # imported already: we run under it
+
         return trio.lowlevel.current_trio_token().run_sync_soon
 
 
