@@ -113,7 +113,9 @@ def bench(session: nox.Session) -> None:
     lifespan service under 10,000 concurrent nested leases, and what client contexts cost
     beside Prefect 3.9.1's client (issue 14: `tests/bench_contexts.py`, against a stub API
     in a process of its own; the table goes to the "Client contexts" section of
-    BENCHMARKS.md). Options after ``--`` go to the client-context benchmark, such as
+    BENCHMARKS.md), and the embedded server's listings and creations with 1k to 100k flow
+    runs stored (issue 12: `tests/server/bench_scale.py`, the "Embedded server at scale"
+    section). Options after ``--`` go to the client-context benchmark, such as
     ``--rounds 3`` or ``--contexts 2000``."""
     session.install(".", *nox.project.dependency_groups(PYPROJECT, "test"))
     for backend in ("trio", "asyncio"):
@@ -125,6 +127,8 @@ def bench(session: nox.Session) -> None:
         session.run(
             "python", "examples/stress_nested_contexts.py", "--backend", backend, "--tasks", "10000"
         )
+    # issue 12: the embedded server at scale (1k, 10k, 100k flow runs stored; both backends)
+    session.run("python", "-m", "tests.server.bench_scale", "--markdown", "BENCHMARKS.md")
     prefect_python = _prefect_virtualenv(session)  # Prefect's client, without our package
     session.run(
         "python",

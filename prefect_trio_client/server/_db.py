@@ -34,7 +34,7 @@ import json
 import os
 import sqlite3
 import threading
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -46,7 +46,7 @@ from anyio.lowlevel import RunVar
 from prefect_trio_client.server._tables import MIGRATIONS, Table
 from prefect_trio_client.server._time import Clock, iso
 
-__all__ = ["Database", "DatabaseNotOpen", "Doc", "SchemaTooNew", "Tx", "Where", "dumps"]
+__all__ = ["Database", "DatabaseNotOpen", "Doc", "SchemaTooNew", "Tx", "Where", "dumps", "loads"]
 
 T = TypeVar("T")
 Doc = dict[str, Any]
@@ -91,7 +91,7 @@ class Tx:
         row = self._connection.execute(
             f"SELECT doc FROM {table.name} WHERE id = ?", (id,)
         ).fetchone()
-        return None if row is None else _loads(row[0])
+        return None if row is None else loads(row[0])
 
     def find(self, table: Table, **where: Where) -> list[Doc]:
         """Documents whose key columns match `where`, oldest first."""
@@ -99,7 +99,7 @@ class Tx:
         rows = self._connection.execute(
             f"SELECT doc FROM {table.name}{clause} ORDER BY rowid", params
         )
-        return [_loads(doc) for (doc,) in rows]
+        return [loads(doc) for (doc,) in rows]
 
     def first(self, table: Table, **where: Where) -> Doc | None:
         """The oldest document whose key columns match `where`, or None."""
@@ -107,7 +107,7 @@ class Tx:
         row = self._connection.execute(
             f"SELECT doc FROM {table.name}{clause} ORDER BY rowid LIMIT 1", params
         ).fetchone()
-        return None if row is None else _loads(row[0])
+        return None if row is None else loads(row[0])
 
     def find_between(
         self, table: Table, column: str, low: str, high: str, *, descending: bool, **where: Where
@@ -123,7 +123,11 @@ class Tx:
             f"SELECT doc FROM {table.name}{clause} ORDER BY {column} {direction}, id {direction}",
             (*params, low, high),
         )
-        return [_loads(doc) for (doc,) in rows]
+        return [loads(doc) for (doc,) in rows]
+
+    def rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """The rows of a read-only query composed elsewhere (the filter compiler, ``_sql``)."""
+        return self._connection.execute(sql, params).fetchall()
 
     def count(self, table: Table, **where: Where) -> int:
         clause, params = _where(table, where)
@@ -169,7 +173,8 @@ class Tx:
         return cursor.rowcount
 
 
-def _loads(text: str) -> Doc:
+def loads(text: str) -> Doc:
+    """A stored document."""
     doc: Doc = json.loads(text)
     return doc
 

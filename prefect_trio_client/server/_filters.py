@@ -1,26 +1,31 @@
-"""Filters, sorts and paging, evaluated in Python on the stored documents.
+"""Filters, sorts and paging as Python predicates on the stored documents: the reference.
 
-Why Python and not SQL: Prefect's filter language is regular (``any_``, ``all_``,
-``like_``, ``is_null_``, ``before_``, ... combined by ``operator``), and the documents
-are stored as the API returns them, so one small interpreter covers every filter model
-of ``schemas.filters`` as it grows, with Prefect's semantics written down once here.
-It runs in the database's worker thread, never on the event loop. The cost is a scan
-of the resource's table per query; lookups by id or by parent run (the common, large
-cases) are narrowed in SQL first (see ``_queries``).
+Prefect's filter language is regular (``any_``, ``all_``, ``like_``, ``is_null_``,
+``before_``, ... combined by ``operator``), and the documents are stored as the API
+returns them, so one small interpreter covers every filter model of ``schemas.filters``
+as it grows, with Prefect's semantics written down once here. The large listings (flow
+and task runs, flows, deployments, logs, work pools and queues) do not run it row by row:
+``_sql`` compiles the same semantics to SQL for SQLite's indexes, and a property test
+holds the two to the same answers. The interpreter still decides what the compiler cannot
+say (a log text search, an attribute it has no field for: checked on the documents SQL
+selected) and the smaller resources (artifacts, variables, automations, blocks, ...). It
+runs in the database's worker thread, never on the event loop.
 
 The criteria, as Prefect's server applies them:
 
 - ``any_``: the value is one of these (a list field such as tags: shares one of them);
   ``not_any_``: the value is set and is none of these.
-- ``all_``: the list field holds all of these. ``like_``: SQL ``ILIKE '%x%'`` (case-
-  insensitive; ``%`` and ``_`` in the text are wildcards). ``startswith_``: ``ILIKE 'x%'``.
+- ``all_``: the list field holds all of these. ``like_``: ``ILIKE '%x%'`` as Prefect's
+  server runs it on SQLite (ASCII letters match either case, other letters only
+  themselves; ``%`` and ``_`` in the text are wildcards). ``startswith_``: ``ILIKE 'x%'``.
 - ``is_null_``: the value is null (a list field: empty); ``exists_``: it is not null.
 - ``before_`` / ``after_`` / ``le_`` / ``ge_``: inclusive bounds; a null never matches.
 - ``eq_``: equal. A filter's criteria are combined with its ``operator`` (``and_`` by
   default, ``or_``); a filter with no criteria matches everything.
 
 Sorting follows SQLite: nulls first when ascending, last when descending; ties are
-broken by id in the same direction (ids are time-ordered UUIDs).
+broken by id in the same direction (ids are time-ordered UUIDs). A sort by start time
+is by ``coalesce(start_time, expected_start_time)``, as Prefect's.
 """
 
 from __future__ import annotations
@@ -71,6 +76,7 @@ __all__ = [
     "LOG_SORTS",
     "TASK_RUN_SORTS",
     "VARIABLE_SORTS",
+    "FieldValue",
     "Predicate",
     "SortKeys",
     "always",
@@ -84,6 +90,7 @@ __all__ = [
     "sort_docs",
     "task_run_predicate",
     "text_search",
+    "wire",
 ]
 
 Predicate = Callable[[Doc], bool]
@@ -128,9 +135,10 @@ def wire(value: Any) -> Any:
 
 
 def _like(pattern: str) -> re.Pattern[str]:
-    """SQL LIKE as a regex: ``%`` is any run, ``_`` one character, case-insensitive."""
+    """SQL LIKE as a regex: ``%`` is any run, ``_`` one character; ASCII letters match
+    either case, other letters only themselves (SQLite's LIKE, Prefect's ILIKE on SQLite)."""
     parts = (".*" if c == "%" else "." if c == "_" else re.escape(c) for c in pattern)
-    return re.compile("".join(parts), re.IGNORECASE | re.DOTALL)
+    return re.compile("".join(parts), re.IGNORECASE | re.ASCII | re.DOTALL)
 
 
 def _is_null(value: Any) -> bool:
@@ -250,11 +258,8 @@ def flow_predicate(model: FlowFilter | None, tx: Tx) -> Predicate:
 def flow_run_predicate(model: FlowRunFilter | None, tx: Tx) -> Predicate:
     def start_time(criteria: FlowRunFilterStartTime) -> Predicate:
         # Prefect compares coalesce(start_time, expected_start_time) with the bounds.
-        def started(doc: Doc) -> Any:
-            return doc.get("start_time") or doc.get("expected_start_time")
-
         bounds = criteria.model_copy(update={"is_null_": None})
-        predicates = [criteria_predicate(bounds, started)]
+        predicates = [criteria_predicate(bounds, _start)]
         if criteria.is_null_ is not None:
             nulls = criteria.model_copy(update={"before_": None, "after_": None})
             predicates.append(criteria_predicate(nulls, _field("start_time")))
@@ -379,12 +384,28 @@ SortKeys = Sequence[tuple[Getter, bool]]
 """Sort keys, most significant first: (field getter, descending)."""
 
 
-def _start(doc: Doc) -> Any:
-    return doc.get("start_time") or doc.get("expected_start_time")
+class FieldValue:
+    """A sort key's value: the first of these document fields that is not null (Prefect's
+    ``coalesce``). The SQL compiler reads `paths` to sort in SQLite; a sort key that is
+    any other getter is sorted in Python."""
+
+    def __init__(self, *paths: str) -> None:
+        self.paths = paths
+        self._getters = [_field(path) for path in paths]
+
+    def __call__(self, doc: Doc) -> Any:
+        for getter in self._getters:
+            value = getter(doc)
+            if value is not None:
+                return value
+        return None
+
+
+_start = FieldValue("start_time", "expected_start_time")
 
 
 def _by(path: str, descending: bool = False) -> list[tuple[Getter, bool]]:
-    return [(_field(path), descending)]
+    return [(FieldValue(path), descending)]
 
 
 FLOW_SORTS: Mapping[FlowSort, SortKeys] = {
@@ -446,7 +467,7 @@ def sort_docs(docs: Iterable[Doc], keys: SortKeys) -> list[Doc]:
     """`docs` in the order of `keys`; ties go by id in the same direction (ids are
     time-ordered, so equal times list newest first in a descending sort)."""
     ordered = list(docs)
-    tie_break = (_field("id"), keys[0][1] if keys else False)
+    tie_break: tuple[Getter, bool] = (FieldValue("id"), keys[0][1] if keys else False)
     for getter, descending in reversed([*keys, tie_break]):
         ordered.sort(key=_sort_key(getter), reverse=descending)
     return ordered

@@ -1,16 +1,26 @@
 """Which objects a filter request selects, across resources, and how it is paged.
 
 A ``/flow_runs/filter`` body may also filter by the runs' flows, deployments, task
-runs, work pools and queues; Prefect joins those tables, and so do these functions
-(with sets of ids). A filter given as an empty object still joins: ``"task_runs": {}``
-keeps only flow runs that have task runs, as in Prefect. Lookups by id or by parent run
-are narrowed in SQL before the documents are read. Everything here runs in the
-database's worker thread.
+runs, work pools and queues; Prefect joins those tables, and so do these functions. A
+filter given as an empty object still joins: ``"task_runs": {}`` keeps only flow runs
+that have task runs, as in Prefect.
+
+Each resource's filters become a `Selection`: an SQL condition from the compiler
+(``_sql``) and, for what it could not say, a predicate from the interpreter
+(``_filters``), checked on the documents SQL found. A joined filter is a subquery when SQL
+says it all, and otherwise the ids the interpreter picked, as one JSON parameter. When
+nothing is left to the interpreter, SQLite sorts, counts and pages with its indexes;
+otherwise SQL still narrows and sorts, and the interpreter filters before the page is
+cut. ``sql={}`` sends everything to the interpreter: the reference the property
+tests compare against. Everything here runs in the database's worker thread.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TypeVar
 
 from pydantic import BaseModel, ConfigDict, NonNegativeInt
 
@@ -20,23 +30,32 @@ from prefect_trio_client.schemas.filters import (
     FlowFilter,
     FlowRunFilter,
     LogFilter,
-    Operator,
     TaskRunFilter,
     WorkPoolFilter,
     WorkQueueFilter,
 )
-from prefect_trio_client.server._db import Doc, Tx, Where
+from prefect_trio_client.server._db import Doc, Tx, loads
 from prefect_trio_client.server._errors import ApiError
 from prefect_trio_client.server._filters import (
     Predicate,
+    SortKeys,
     always,
-    both,
     compile_filter,
     deployment_predicate,
     flow_predicate,
     flow_run_predicate,
     log_predicate,
+    sort_docs,
     task_run_predicate,
+)
+from prefect_trio_client.server._sql import (
+    CATALOGUES,
+    TRUE,
+    Catalogue,
+    Sql,
+    all_of,
+    order_by,
+    split,
 )
 from prefect_trio_client.server._tables import (
     ARTIFACTS,
@@ -47,10 +66,12 @@ from prefect_trio_client.server._tables import (
     TASK_RUNS,
     WORK_POOLS,
     WORK_QUEUES,
+    Table,
 )
 
 __all__ = [
     "PageBody",
+    "Selection",
     "artifacts_matching",
     "deployments_matching",
     "flow_runs_matching",
@@ -82,27 +103,106 @@ def limit_of(limit: int | None, default_limit: int) -> int:
     return limit
 
 
-def _ids(values: Any) -> list[str]:
-    return [str(value) for value in values]
+@dataclass(frozen=True)
+class Selection:
+    """The documents of `table` that satisfy `where` (SQL) and then `rest` (Python)."""
+
+    table: Table
+    where: Sql = TRUE
+    rest: Predicate = always
+    catalogue: Catalogue | None = None
+    """How SQL reads the table's fields, for sorting (None: sort in Python)."""
+
+    def docs(
+        self, tx: Tx, keys: SortKeys | None = None, offset: int = 0, limit: int | None = None
+    ) -> list[Doc]:
+        """The matching documents in the order of `keys` (none: oldest first), paged."""
+        order = f"{self.table.name}.rowid" if keys is None else order_by(keys, self.catalogue)
+        query = f"SELECT {self.table.name}.doc FROM {self.table.name} WHERE {self.where.text}"
+        if order is not None:
+            query += f" ORDER BY {order}"
+        if self.rest is always and order is not None:
+            return self._page(tx, order, offset, limit)
+        found = [
+            doc for (text,) in tx.rows(query, self.where.params) if self.rest(doc := loads(text))
+        ]
+        if order is None and keys is not None:
+            found = sort_docs(found, keys)
+        return found[offset:] if limit is None else found[offset : offset + limit]
+
+    def _page(self, tx: Tx, order: str, offset: int, limit: int | None) -> list[Doc]:
+        """One page in SQL: the rows' positions first (a sort then carries no documents),
+        then the page's documents."""
+        name = self.table.name
+        query = (
+            f"SELECT {name}.rowid FROM {name} WHERE {self.where.text}"
+            f" ORDER BY {order} LIMIT ? OFFSET ?"
+        )
+        params = (*self.where.params, -1 if limit is None else limit, offset)
+        rowids = [rowid for (rowid,) in tx.rows(query, params)]
+        if not rowids:
+            return []
+        docs = dict(
+            tx.rows(
+                f"SELECT rowid, doc FROM {name} WHERE rowid IN (SELECT value FROM json_each(?))",
+                (json.dumps(rowids),),
+            )
+        )
+        return [loads(docs[rowid]) for rowid in rowids]
+
+    def count(self, tx: Tx) -> int:
+        if self.rest is always:
+            query = f"SELECT count(*) FROM {self.table.name} WHERE {self.where.text}"
+            ((total,),) = tx.rows(query, self.where.params)
+            return int(total)
+        return len(self.docs(tx))
+
+    def values(self, tx: Tx, column: str = "id") -> Sql:
+        """A subquery of the matching documents' `column` (a key column), for ``IN``."""
+        if self.rest is always:
+            name = self.table.name
+            return Sql(
+                f"SELECT {name}.{column} FROM {name} WHERE {self.where.text}", self.where.params
+            )
+        found = sorted({str(doc[column]) for doc in self.docs(tx) if doc.get(column) is not None})
+        return Sql("SELECT value FROM json_each(?)", (json.dumps(found),))
 
 
-def _anded(model: BaseModel | None) -> bool:
-    return model is not None and getattr(model, "operator", Operator.and_) is Operator.and_
+M = TypeVar("M", bound=BaseModel)
+Catalogues = Mapping[str, Catalogue]
+"""The tables SQL filters, by name (`CATALOGUES`); the others go to the interpreter."""
+
+
+def _select(
+    table: Table,
+    model: M | None,
+    interpret: Callable[[M], Predicate],
+    joins: list[Sql],
+    sql: Catalogues,
+) -> Selection:
+    catalogue = sql.get(table.name)
+    where, left = split(model, catalogue)
+    rest = always if left is None else interpret(left)
+    return Selection(table, all_of([where, *joins]), rest, catalogue)
+
+
+def _in(expression: str, query: Sql) -> Sql:
+    return Sql(f"{expression} IN ({query.text})", query.params)
 
 
 def queue_ids_matching(
-    tx: Tx, work_pools: WorkPoolFilter | None, work_queues: WorkQueueFilter | None
-) -> set[str]:
-    """Ids of the work queues in matching pools that match the queue filter."""
-    queues = tx.find(WORK_QUEUES)
+    tx: Tx,
+    work_pools: WorkPoolFilter | None,
+    work_queues: WorkQueueFilter | None,
+    *,
+    sql: Catalogues = CATALOGUES,
+) -> Sql:
+    """A subquery of the ids of the work queues in matching pools that match the queue filter."""
+    joins: list[Sql] = []
     if work_pools is not None:
-        matches = compile_filter(work_pools)
-        pools = {p["id"] for p in tx.find(WORK_POOLS) if matches(p)}
-        queues = [q for q in queues if q["work_pool_id"] in pools]
-    if work_queues is not None:
-        matches = compile_filter(work_queues)
-        queues = [q for q in queues if matches(q)]
-    return {q["id"] for q in queues}
+        pools = _select(WORK_POOLS, work_pools, compile_filter, [], sql)
+        joins.append(_in("work_queues.work_pool_id", pools.values(tx)))
+    return _select(WORK_QUEUES, work_queues, compile_filter, joins, sql).values(tx)
 
 
 def flow_runs_matching(
@@ -114,35 +214,23 @@ def flow_runs_matching(
     deployments: DeploymentFilter | None = None,
     work_pools: WorkPoolFilter | None = None,
     work_queues: WorkQueueFilter | None = None,
-) -> list[Doc]:
+    sql: Catalogues = CATALOGUES,
+) -> Selection:
     """Flow runs matching every filter given (see the module docstring)."""
-    narrow: dict[str, Where] = {}
-    if _anded(flow_runs):
-        assert flow_runs is not None
-        if flow_runs.id is not None and flow_runs.id.any_ is not None:
-            narrow["id"] = _ids(flow_runs.id.any_)
-        deployment_id = flow_runs.deployment_id
-        if (
-            deployment_id is not None
-            and deployment_id.any_ is not None
-            and deployment_id.is_null_ is None
-        ):
-            narrow["deployment_id"] = _ids(deployment_id.any_)
-    checks: list[Predicate] = [flow_run_predicate(flow_runs, tx)]
+    joins: list[Sql] = []
     if flows is not None:
-        flow_ids = {f["id"] for f in flows_matching(tx, flows=flows)}
-        narrow["flow_id"] = sorted(flow_ids)
+        found = flows_matching(tx, flows=flows, sql=sql)
+        joins.append(_in("flow_runs.flow_id", found.values(tx)))
     if deployments is not None:
-        deployment_ids = {d["id"] for d in deployments_matching(tx, deployments=deployments)}
-        checks.append(lambda run: run.get("deployment_id") in deployment_ids)
+        found = deployments_matching(tx, deployments=deployments, sql=sql)
+        joins.append(_in("flow_runs.deployment_id", found.values(tx)))
     if task_runs is not None:
-        with_tasks = {t["flow_run_id"] for t in task_runs_matching(tx, task_runs=task_runs)}
-        checks.append(lambda run: run["id"] in with_tasks)
+        tasks = task_runs_matching(tx, task_runs=task_runs, sql=sql)
+        joins.append(_in("flow_runs.id", tasks.values(tx, "flow_run_id")))
     if work_pools is not None or work_queues is not None:
-        queue_ids = queue_ids_matching(tx, work_pools, work_queues)
-        checks.append(lambda run: run.get("work_queue_id") in queue_ids)
-    matches = both(*checks)
-    return [run for run in tx.find(FLOW_RUNS, **narrow) if matches(run)]
+        queues = queue_ids_matching(tx, work_pools, work_queues, sql=sql)
+        joins.append(_in("flow_runs.work_queue_id", queues))
+    return _select(FLOW_RUNS, flow_runs, lambda left: flow_run_predicate(left, tx), joins, sql)
 
 
 def task_runs_matching(
@@ -152,24 +240,16 @@ def task_runs_matching(
     flow_runs: FlowRunFilter | None = None,
     task_runs: TaskRunFilter | None = None,
     deployments: DeploymentFilter | None = None,
-) -> list[Doc]:
+    sql: Catalogues = CATALOGUES,
+) -> Selection:
     """Task runs matching every filter given (flow-level filters apply to their flow run)."""
-    narrow: dict[str, Where] = {}
-    if _anded(task_runs):
-        assert task_runs is not None
-        if task_runs.id is not None and task_runs.id.any_ is not None:
-            narrow["id"] = _ids(task_runs.id.any_)
-        parent = task_runs.flow_run_id
-        # With ids given (and is_null_ not true) Prefect applies the ids alone.
-        if parent is not None and parent.any_ is not None and parent.is_null_ is not True:
-            narrow["flow_run_id"] = _ids(parent.any_)
-    checks: list[Predicate] = [task_run_predicate(task_runs, tx)]
+    joins: list[Sql] = []
     if flows is not None or flow_runs is not None or deployments is not None:
-        runs = flow_runs_matching(tx, flows=flows, flow_runs=flow_runs, deployments=deployments)
-        run_ids = {run["id"] for run in runs}
-        checks.append(lambda task: task.get("flow_run_id") in run_ids)
-    matches = both(*checks)
-    return [task for task in tx.find(TASK_RUNS, **narrow) if matches(task)]
+        runs = flow_runs_matching(
+            tx, flows=flows, flow_runs=flow_runs, deployments=deployments, sql=sql
+        )
+        joins.append(_in("task_runs.flow_run_id", runs.values(tx)))
+    return _select(TASK_RUNS, task_runs, lambda left: task_run_predicate(left, tx), joins, sql)
 
 
 def flows_matching(
@@ -181,26 +261,23 @@ def flows_matching(
     deployments: DeploymentFilter | None = None,
     work_pools: WorkPoolFilter | None = None,
     work_queues: WorkQueueFilter | None = None,
-) -> list[Doc]:
+    sql: Catalogues = CATALOGUES,
+) -> Selection:
     """Flows matching the flow filter that have matching runs and deployments."""
-    checks: list[Predicate] = [flow_predicate(flows, tx)]
+    joins: list[Sql] = []
     if flow_runs is not None or task_runs is not None:
-        runs = flow_runs_matching(tx, flow_runs=flow_runs, task_runs=task_runs)
-        with_runs = {run["flow_id"] for run in runs}
-        checks.append(lambda flow: flow["id"] in with_runs)
+        runs = flow_runs_matching(tx, flow_runs=flow_runs, task_runs=task_runs, sql=sql)
+        joins.append(_in("flows.id", runs.values(tx, "flow_id")))
     if deployments is not None or work_pools is not None or work_queues is not None:
         found = deployments_matching(
-            tx, deployments=deployments, work_pools=work_pools, work_queues=work_queues
+            tx,
+            deployments=deployments,
+            work_pools=work_pools,
+            work_queues=work_queues,
+            sql=sql,
         )
-        with_deployments = {d["flow_id"] for d in found}
-        checks.append(lambda flow: flow["id"] in with_deployments)
-    matches = both(*checks)
-    narrow: dict[str, Where] = {}
-    if _anded(flows):
-        assert flows is not None
-        if flows.id is not None and flows.id.any_ is not None:
-            narrow["id"] = _ids(flows.id.any_)
-    return [flow for flow in tx.find(FLOWS, **narrow) if matches(flow)]
+        joins.append(_in("flows.id", found.values(tx, "flow_id")))
+    return _select(FLOWS, flows, lambda left: flow_predicate(left, tx), joins, sql)
 
 
 def deployments_matching(
@@ -212,38 +289,26 @@ def deployments_matching(
     deployments: DeploymentFilter | None = None,
     work_pools: WorkPoolFilter | None = None,
     work_queues: WorkQueueFilter | None = None,
-) -> list[Doc]:
+    sql: Catalogues = CATALOGUES,
+) -> Selection:
     """Deployments matching the filter, of matching flows, with matching runs and queues."""
-    checks: list[Predicate] = [deployment_predicate(deployments, tx)]
+    joins: list[Sql] = []
     if flows is not None:
-        flow_ids = {f["id"] for f in flows_matching(tx, flows=flows)}
-        checks.append(lambda d: d["flow_id"] in flow_ids)
+        found = flows_matching(tx, flows=flows, sql=sql)
+        joins.append(_in("deployments.flow_id", found.values(tx)))
     if flow_runs is not None or task_runs is not None:
-        runs = flow_runs_matching(tx, flow_runs=flow_runs, task_runs=task_runs)
-        with_runs = {run.get("deployment_id") for run in runs}
-        checks.append(lambda d: d["id"] in with_runs)
+        runs = flow_runs_matching(tx, flow_runs=flow_runs, task_runs=task_runs, sql=sql)
+        joins.append(_in("deployments.id", runs.values(tx, "deployment_id")))
     if work_pools is not None or work_queues is not None:
-        queue_ids = queue_ids_matching(tx, work_pools, work_queues)
-        checks.append(lambda d: d.get("work_queue_id") in queue_ids)
-    matches = both(*checks)
-    return [d for d in tx.find(DEPLOYMENTS) if matches(d)]
+        queues = queue_ids_matching(tx, work_pools, work_queues, sql=sql)
+        joins.append(_in("json_extract(deployments.doc, '$.work_queue_id')", queues))
+    return _select(
+        DEPLOYMENTS, deployments, lambda left: deployment_predicate(left, tx), joins, sql
+    )
 
 
-def logs_matching(tx: Tx, logs: LogFilter | None) -> list[Doc]:
-    narrow: dict[str, Where] = {}
-    if _anded(logs):
-        assert logs is not None
-        if logs.flow_run_id is not None and logs.flow_run_id.any_ is not None:
-            narrow["flow_run_id"] = _ids(logs.flow_run_id.any_)
-        task_run_id = logs.task_run_id
-        if (
-            task_run_id is not None
-            and task_run_id.any_ is not None
-            and task_run_id.is_null_ is None
-        ):
-            narrow["task_run_id"] = _ids(task_run_id.any_)
-    matches = log_predicate(logs)
-    return [log for log in tx.find(LOGS, **narrow) if matches(log)]
+def logs_matching(tx: Tx, logs: LogFilter | None, *, sql: Catalogues = CATALOGUES) -> Selection:
+    return _select(LOGS, logs, log_predicate, [], sql)
 
 
 def artifacts_matching(
@@ -253,12 +318,11 @@ def artifacts_matching(
     flow_runs: FlowRunFilter | None = None,
     task_runs: TaskRunFilter | None = None,
 ) -> list[Doc]:
-    checks: list[Predicate] = [compile_filter(artifacts)]
+    joins: list[Sql] = []
     if flow_runs is not None:
-        run_ids = {run["id"] for run in flow_runs_matching(tx, flow_runs=flow_runs)}
-        checks.append(lambda a: a.get("flow_run_id") in run_ids)
+        runs = flow_runs_matching(tx, flow_runs=flow_runs)
+        joins.append(_in("artifacts.flow_run_id", runs.values(tx)))
     if task_runs is not None:
-        task_ids = {task["id"] for task in task_runs_matching(tx, task_runs=task_runs)}
-        checks.append(lambda a: a.get("task_run_id") in task_ids)
-    matches = both(*checks) if checks else always
-    return [a for a in tx.find(ARTIFACTS) if matches(a)]
+        tasks = task_runs_matching(tx, task_runs=task_runs)
+        joins.append(_in("artifacts.task_run_id", tasks.values(tx)))
+    return _select(ARTIFACTS, artifacts, compile_filter, joins, {}).docs(tx)

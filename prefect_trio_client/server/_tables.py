@@ -3,7 +3,11 @@
 Every table has ``id`` and ``doc`` (the object exactly as the API returns it, as JSON)
 and a few key columns copied out of the document, which carry the unique constraints
 (a flow's name, a run's idempotency key, ...) and the indexes that lookups use. Filters
-run on the documents (see ``_filters``), so adding a filter never needs a migration.
+run in SQL (see ``_sql``; ``_filters`` is the reference): a field with a key column is
+read there, any other through SQLite's ``json_extract`` on the document, so adding a
+filter never needs a migration; an index does. The runs' tags are mirrored by triggers
+into side tables (``flow_run_tags``, ``task_run_tags``: one row per tag and run) so tag
+filters use an index.
 
 `MIGRATIONS` is append-only: entry ``n`` takes a database from ``PRAGMA user_version``
 ``n`` to ``n + 1``. Never edit an entry that has shipped; add one.
@@ -36,6 +40,7 @@ __all__ = [
     "FLOW_RUN_STATES",
     "LOGS",
     "MIGRATIONS",
+    "RUN_LISTED_FIELDS",
     "SERVER_SETTINGS",
     "TASK_RUNS",
     "TASK_RUN_STATES",
@@ -56,12 +61,30 @@ class Table:
 
 
 FLOWS = Table("flows", ("name",))
+RUN_LISTED_FIELDS = (
+    "name",
+    "state_type",
+    "state_name",
+    "expected_start_time",
+    "next_scheduled_start_time",
+    "start_time",
+    "end_time",
+)
+"""Fields of a run that listings filter and sort on, kept as indexed key columns (issue 12);
+migration 7 adds them (a field added here needs a migration of its own)."""
 FLOW_RUNS = Table(
     "flow_runs",
-    ("flow_id", "deployment_id", "idempotency_key", "parent_task_run_id", "work_queue_id"),
+    (
+        "flow_id",
+        "deployment_id",
+        "idempotency_key",
+        "parent_task_run_id",
+        "work_queue_id",
+        *RUN_LISTED_FIELDS,
+    ),
 )
 FLOW_RUN_STATES = Table("flow_run_states", ("run_id",))
-TASK_RUNS = Table("task_runs", ("flow_run_id", "task_key", "dynamic_key"))
+TASK_RUNS = Table("task_runs", ("flow_run_id", "task_key", "dynamic_key", *RUN_LISTED_FIELDS))
 TASK_RUN_STATES = Table("task_run_states", ("run_id",))
 DEPLOYMENTS = Table("deployments", ("flow_id", "name"))
 LOGS = Table("logs", ("flow_run_id", "task_run_id"))
@@ -123,6 +146,58 @@ SERVER_SETTINGS = Table("server_settings")
 """Settings the API itself keeps, one document per setting (``default_result_storage``)."""
 """Events as the API returns them (``ReceivedEvent``); ``occurred`` is Prefect's fixed-width
 UTC text, so ranges and order by time are ranges and order of the text."""
+
+
+# --------------------------------------------------------------------------- issue 12: scale
+
+
+def _run_tags(runs: str, tags: str) -> tuple[str, ...]:
+    """A side table of `runs`' tags (text items of the ``tags`` list), kept by triggers."""
+    mirror = (
+        f"INSERT OR IGNORE INTO {tags} (tag, run_id) SELECT value, new.id"
+        " FROM json_each(new.doc, '$.tags')"
+        " WHERE type = 'text' AND json_type(new.doc, '$.tags') = 'array';"
+    )
+    return (
+        f"CREATE TABLE {tags} (tag TEXT NOT NULL, run_id TEXT NOT NULL,"
+        " PRIMARY KEY (tag, run_id)) WITHOUT ROWID",
+        f"CREATE INDEX ix_{tags}_run ON {tags} (run_id)",
+        f"INSERT OR IGNORE INTO {tags} (tag, run_id) SELECT json_each.value, {runs}.id"
+        f" FROM {runs}, json_each({runs}.doc, '$.tags')"
+        f" WHERE json_each.type = 'text' AND json_type({runs}.doc, '$.tags') = 'array'",
+        f"CREATE TRIGGER tr_{tags}_insert AFTER INSERT ON {runs} BEGIN {mirror} END",
+        f"CREATE TRIGGER tr_{tags}_update AFTER UPDATE OF doc ON {runs}"
+        " WHEN json_extract(old.doc, '$.tags') IS NOT json_extract(new.doc, '$.tags')"
+        f" BEGIN DELETE FROM {tags} WHERE run_id = old.id; {mirror} END",
+        f"CREATE TRIGGER tr_{tags}_delete AFTER DELETE ON {runs}"
+        f" BEGIN DELETE FROM {tags} WHERE run_id = old.id; END",
+    )
+
+
+def _listings_in_sql() -> tuple[str, ...]:
+    """Migration 6 -> 7: the runs' listed fields as indexed columns, tags in side tables."""
+    listed = (  # as RUN_LISTED_FIELDS was when this migration shipped
+        "name",
+        "state_type",
+        "state_name",
+        "expected_start_time",
+        "next_scheduled_start_time",
+        "start_time",
+        "end_time",
+    )
+    statements: list[str] = []
+    for runs, tags in (("flow_runs", "flow_run_tags"), ("task_runs", "task_run_tags")):
+        statements += [f"ALTER TABLE {runs} ADD COLUMN {name} TEXT" for name in listed]
+        filled = ", ".join(f"{name} = json_extract(doc, '$.{name}')" for name in listed)
+        statements.append(f"UPDATE {runs} SET {filled}")
+        # Each ends in id: a listing sorted by the field, ties by id, walks the index.
+        statements += [f"CREATE INDEX ix_{runs}_{name} ON {runs} ({name}, id)" for name in listed]
+        statements += _run_tags(runs, tags)
+    statements.append("CREATE INDEX ix_task_runs_flow_run ON task_runs (flow_run_id, id)")
+    started = "coalesce(start_time, expected_start_time)"  # sorts by start time
+    statements.append(f"CREATE INDEX ix_flow_runs_start ON flow_runs ({started}, id)")
+    statements.append("CREATE INDEX ix_flow_runs_flow ON flow_runs (flow_id, id)")
+    return tuple(statements)
 
 
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
@@ -216,4 +291,8 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     ),
     # 5 -> 6: settings the API keeps (the default result storage).
     ("CREATE TABLE server_settings (id TEXT PRIMARY KEY, doc TEXT NOT NULL)",),
+    # ---------------------------------------------------------------- issue 12: scale
+    # 6 -> 7: listings in SQL. The runs' listed fields become indexed key columns (filled
+    # from the documents), and their tags go to side tables kept by triggers.
+    _listings_in_sql(),
 )

@@ -2,7 +2,8 @@
 
 A resource names its body model, how to find the matching documents, its sort orders
 and (optionally) how to present a document; the paging, sorting and counting rules are
-Prefect's and live here once.
+Prefect's and live here once. A resource whose matching gives a `Selection` is sorted,
+counted and paged by SQLite (see ``_queries``); one that gives a list, in Python.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from starlette.responses import Response
 from prefect_trio_client.server._db import Doc, Tx
 from prefect_trio_client.server._filters import SortKeys, page, sort_docs
 from prefect_trio_client.server._http import Handler, Reply, api_of, json_body, ok, validate
-from prefect_trio_client.server._queries import PageBody, limit_of
+from prefect_trio_client.server._queries import PageBody, Selection, limit_of
 
 __all__ = ["listing"]
 
@@ -25,7 +26,7 @@ B = TypeVar("B", bound=PageBody)
 
 def listing(
     body_model: type[B],
-    matching: Callable[[Tx, B], list[Doc]],
+    matching: Callable[[Tx, B], Selection | list[Doc]],
     sorts: Mapping[Any, SortKeys],
     default_sort: Any,
     present: Callable[[Tx, Doc], Any] | None = None,
@@ -47,13 +48,23 @@ def listing(
         keys = sorts[getattr(body, "sort", None) or default_sort]
 
         def work(tx: Tx) -> Reply:
-            found = page(sort_docs(matching(tx, body), keys), body.offset or 0, limit)
+            selected = matching(tx, body)
+            offset = body.offset or 0
+            if isinstance(selected, Selection):
+                found = selected.docs(tx, keys, offset, limit)
+            else:
+                found = page(sort_docs(selected, keys), offset, limit)
             return ok(found if present is None else [present(tx, doc) for doc in found])
 
         return await api.read(work)
 
     async def count_documents(request: Request) -> Response:
         body = validate(body_model, await json_body(request, {}))
-        return await api_of(request).read(lambda tx: ok(len(matching(tx, body))))
+
+        def work(tx: Tx) -> Reply:
+            selected = matching(tx, body)
+            return ok(selected.count(tx) if isinstance(selected, Selection) else len(selected))
+
+        return await api_of(request).read(work)
 
     return filter_documents, count_documents

@@ -59,7 +59,7 @@ from prefect_trio_client.server._pools import (
     pool_by_name,
     queue_in_pool,
 )
-from prefect_trio_client.server._queries import PageBody, deployments_matching, limit_of
+from prefect_trio_client.server._queries import PageBody, Selection, deployments_matching, limit_of
 from prefect_trio_client.server._routes._listing import listing
 from prefect_trio_client.server._runs import create_flow_run, present_run, require_flow
 from prefect_trio_client.server._tables import (
@@ -125,7 +125,7 @@ class ScheduledRunsBody(BaseModel):
     limit: int | None = None
 
 
-def _matching(tx: Tx, body: DeploymentsBody) -> list[Doc]:
+def _matching(tx: Tx, body: DeploymentsBody) -> Selection:
     return deployments_matching(
         tx,
         flows=body.flows,

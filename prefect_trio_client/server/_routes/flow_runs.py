@@ -35,7 +35,7 @@ from prefect_trio_client.server._http import (
     validate,
     validate_as,
 )
-from prefect_trio_client.server._queries import PageBody, flow_runs_matching
+from prefect_trio_client.server._queries import PageBody, Selection, flow_runs_matching
 from prefect_trio_client.server._routes._listing import listing
 from prefect_trio_client.server._routes._run_states import state_handlers
 from prefect_trio_client.server._runs import (
@@ -68,7 +68,7 @@ class ResumeBody(BaseModel):
     run_input: dict[str, Any] | None = None
 
 
-def _matching(tx: Tx, body: FlowRunsBody) -> list[Doc]:
+def _matching(tx: Tx, body: FlowRunsBody) -> Selection:
     return flow_runs_matching(
         tx,
         flows=body.flows,

@@ -30,7 +30,7 @@ from prefect_trio_client.server._http import (
     validate,
 )
 from prefect_trio_client.server._ids import new_id
-from prefect_trio_client.server._queries import PageBody, flows_matching
+from prefect_trio_client.server._queries import PageBody, Selection, flows_matching
 from prefect_trio_client.server._routes._listing import listing
 from prefect_trio_client.server._runs import delete_flow_run
 from prefect_trio_client.server._tables import DEPLOYMENTS, FLOW_RUNS, FLOWS
@@ -53,7 +53,7 @@ class FlowsBody(PageBody):
     sort: FlowSort | None = None
 
 
-def _matching(tx: Tx, body: FlowsBody) -> list[Doc]:
+def _matching(tx: Tx, body: FlowsBody) -> Selection:
     return flows_matching(
         tx,
         flows=body.flows,

@@ -9,7 +9,7 @@ from prefect_trio_client.schemas.actions import LogCreate
 from prefect_trio_client.schemas.filters import LogFilter
 from prefect_trio_client.schemas.sorting import LogSort
 from prefect_trio_client.server._db import Tx
-from prefect_trio_client.server._filters import LOG_SORTS, page, sort_docs
+from prefect_trio_client.server._filters import LOG_SORTS
 from prefect_trio_client.server._http import (
     Reply,
     api_of,
@@ -64,7 +64,7 @@ async def filter_logs(request: Request) -> Response:
     limit = limit_of(body.limit, api.config.default_limit)
     keys = LOG_SORTS[body.sort or LogSort.TIMESTAMP_ASC]
     return await api.read(
-        lambda tx: ok(page(sort_docs(logs_matching(tx, body.logs), keys), body.offset or 0, limit))
+        lambda tx: ok(logs_matching(tx, body.logs).docs(tx, keys, body.offset or 0, limit))
     )
 
 

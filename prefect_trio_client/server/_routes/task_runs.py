@@ -27,7 +27,7 @@ from prefect_trio_client.server._http import (
     route,
     validate,
 )
-from prefect_trio_client.server._queries import PageBody, task_runs_matching
+from prefect_trio_client.server._queries import PageBody, Selection, task_runs_matching
 from prefect_trio_client.server._routes._listing import listing
 from prefect_trio_client.server._routes._run_states import state_handlers
 from prefect_trio_client.server._runs import (
@@ -51,7 +51,7 @@ class TaskRunsBody(PageBody):
     sort: TaskRunSort | None = None
 
 
-def _matching(tx: Tx, body: TaskRunsBody) -> list[Doc]:
+def _matching(tx: Tx, body: TaskRunsBody) -> Selection:
     return task_runs_matching(
         tx,
         flows=body.flows,
