@@ -116,7 +116,15 @@ def bench(session: nox.Session) -> None:
     BENCHMARKS.md), and the embedded server's listings and creations with 1k to 100k flow
     runs stored (issue 12: `tests/server/bench_scale.py`, the "Embedded server at scale"
     section). Options after ``--`` go to the client-context benchmark, such as
-    ``--rounds 3`` or ``--contexts 2000``."""
+    ``--rounds 3`` or ``--contexts 2000``; those after a ``--side-by-side`` among them go to
+    the side-by-side benchmark below instead.
+
+    Side by side with Prefect 3.9.1's client (issue 12, `tests/bench_side_by_side.py`):
+    import, a script's start, CPU per request, 10,000 lifespan leases, open clients and
+    ephemeral mode, ours beside Prefect's and the floor; it writes its marked sections of
+    BENCHMARKS.md (quoting LOAD.md's table) and docs/benchmarks.png (matplotlib, installed
+    here only)."""
+    contexts_args, side_args = _split_side_by_side(session.posargs)
     session.install(".", *nox.project.dependency_groups(PYPROJECT, "test"))
     for backend in ("trio", "asyncio"):
         for database in ("file", "memory"):
@@ -136,10 +144,30 @@ def bench(session: nox.Session) -> None:
         "tests.bench_contexts",
         *("--prefect-python", str(prefect_python), "--markdown", "BENCHMARKS.md"),
         *("--raw", str(Path(session.create_tmp()) / "bench-contexts.json")),
-        *session.posargs,
+        *contexts_args,
     )
     # issue 12, item 2: import cost against `import anyio, httpx, pydantic` (README)
     session.run("python", "-m", "tests.bench.import_time")
+    # Side by side (issue 12): its own marked sections of BENCHMARKS.md, and the chart.
+    session.install("matplotlib")  # the chart only; never a dependency of the package
+    session.run(
+        "python",
+        "-m",
+        "tests.bench_side_by_side",
+        *("--prefect-python", str(prefect_python), "--markdown", "BENCHMARKS.md"),
+        *("--chart", "docs/benchmarks.png", "--load-table", "LOAD.md"),
+        *("--raw", str(Path(session.create_tmp()) / "bench-side-by-side.json")),
+        *side_args,
+    )
+
+
+def _split_side_by_side(posargs: list[str]) -> tuple[list[str], list[str]]:
+    """The bench session's options: (the client-context benchmark's, the side-by-side
+    benchmark's), split at a ``--side-by-side`` marker."""
+    if "--side-by-side" not in posargs:
+        return list(posargs), []
+    at = posargs.index("--side-by-side")
+    return list(posargs[:at]), list(posargs[at + 1 :])
 
 
 # The real Prefect server the interop and load sessions talk to (it speaks API 0.8.4).

@@ -678,8 +678,11 @@ def write_section(path: Path, section: str) -> None:
     if start is None:
         text = old.rstrip("\n") + "\n\n" + section
     else:
+        # It ends at the next heading, or at another writer's marked section
+        # (tests/bench/markdown_sections.py).
         end = next(
-            (i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines)
+            (i for i in range(start + 1, len(lines)) if lines[i].startswith(("## ", "<!-- "))),
+            len(lines),
         )
         before = "\n".join(lines[:start]).rstrip("\n")
         after = "\n".join(lines[end:])
