@@ -20,6 +20,7 @@ import functools
 import importlib
 import inspect
 import re
+import types
 import typing
 from collections.abc import Callable, Coroutine, Generator, Mapping
 from dataclasses import dataclass, field
@@ -215,6 +216,8 @@ class Endpoint(Generic[P, T]):
             self.__module__, self.__name__ = build.__module__, build.__name__
             self.__qualname__ = build.__qualname__
         self._call_signature: inspect.Signature | None = None
+        self._async_function: Callable[..., Any] | None = None
+        self._sync_function: Callable[..., Any] | None = None
 
     @property
     def build(self) -> Callable[P, Plan[T]]:
@@ -261,24 +264,36 @@ class Endpoint(Generic[P, T]):
     def __get__(self, runner: object, owner: type[Any]) -> Any:
         if runner is None:
             return self
-        build = self.build
         if isinstance(runner, AsyncRunner):
-
-            async def call_async(*args: P.args, **kwargs: P.kwargs) -> T:
-                return await runner._run(build(*args, **kwargs))
-
-            return self._as_method(call_async)
+            return types.MethodType(self._async_function or self._build_async(), runner)
         if isinstance(runner, SyncRunner):
-
-            def call_sync(*args: P.args, **kwargs: P.kwargs) -> T:
-                return runner._run(build(*args, **kwargs))
-
-            return self._as_method(call_sync)
+            return types.MethodType(self._sync_function or self._build_sync(), runner)
         raise TypeError(f"{type(runner).__name__} cannot run endpoints")
 
-    def _as_method(self, call: Callable[..., Any]) -> Any:
+    # The method's function is built once per endpoint and bound per access (a C-level
+    # bound method), not wrapped again on every ``client.read_flow`` lookup.
+
+    def _build_async(self) -> Callable[..., Any]:
+        build = self.build
+
+        async def call_async(runner: AsyncRunner, *args: P.args, **kwargs: P.kwargs) -> T:
+            return await runner._run(build(*args, **kwargs))
+
+        self._async_function = self._as_method(call_async)
+        return self._async_function
+
+    def _build_sync(self) -> Callable[..., Any]:
+        build = self.build
+
+        def call_sync(runner: SyncRunner, *args: P.args, **kwargs: P.kwargs) -> T:
+            return runner._run(build(*args, **kwargs))
+
+        self._sync_function = self._as_method(call_sync)
+        return self._sync_function
+
+    def _as_method(self, call: Callable[..., Any]) -> Callable[..., Any]:
         method = functools.update_wrapper(call, self.build)
-        method.__signature__ = self.call_signature()  # type: ignore[attr-defined]
+        method.__signature__ = self.__signature__  # type: ignore[attr-defined]
         return method
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import inspect
 import typing
+from typing import Any
 
 import httpx
 import pytest
@@ -63,3 +64,17 @@ async def test_calling_through_the_class_with_a_client_first(kind: ClientKind) -
         if inspect.isawaitable(result):
             result = await result
     assert result == "Hello!"
+
+
+@pytest.mark.parametrize("client_class", [PrefectClient, SyncPrefectClient])
+def test_a_method_is_bound_not_rebuilt_on_every_lookup(
+    client_class: type[PrefectClient] | type[SyncPrefectClient],
+) -> None:
+    client = client_class("http://127.0.0.1:9/api")
+    first: Any = client.read_flow
+    second: Any = client.read_flow
+    assert first == second  # the same function, bound to the same client
+    assert first.__func__ is second.__func__
+    assert first.__self__ is client
+    assert first.__name__ == "read_flow"
+    assert list(inspect.signature(first).parameters) == ["flow_id"]

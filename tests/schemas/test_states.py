@@ -190,6 +190,16 @@ def test_stamping_the_proposal_leaves_the_state_alone() -> None:
     assert create.model_dump(mode="json")["state_details"] == {"transition_id": str(transition)}
 
 
+def test_a_proposal_shares_no_container_with_the_state() -> None:
+    state = states.Paused(state_details={"run_input_keyset": {"k": "v"}})
+    create = state.to_state_create()
+    assert create.state_details.run_input_keyset == {"k": "v"}
+    assert create.state_details.model_fields_set == state.state_details.model_fields_set
+    assert create.state_details.run_input_keyset is not state.state_details.run_input_keyset
+    create.state_details.run_input_keyset["k"] = "changed"  # type: ignore[index]
+    assert state.state_details.run_input_keyset == {"k": "v"}
+
+
 def test_a_scheduled_proposal_carries_its_time() -> None:
     when = datetime(2030, 1, 1, 8, 30, tzinfo=timezone.utc)
     dumped = states.Scheduled(scheduled_time=when).to_state_create().model_dump(mode="json")
