@@ -16,8 +16,8 @@ from typing import Any
 
 import anyio
 
-from prefect_trio_client._lifespan_default import current_lifespan_service
 from prefect_trio_client._pool import async_registry
+from prefect_trio_client.lifespan import current_lifespan_service
 from prefect_trio_client.orchestration import get_client
 from prefect_trio_client.stress._observe import (
     RequestCounter,
