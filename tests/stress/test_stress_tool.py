@@ -76,20 +76,19 @@ def test_lifespan_scenario_passes(backend: str) -> None:
 @pytest.mark.parametrize(
     ("planted", "caught"),
     [
-        ("leak", "every client closed"),
-        ("leak", "no leaked connections"),
-        ("leak", "no lifespan lease left"),
-        ("double-store", "every created run stored exactly once"),
-        ("early-request", "no request outside a started lifespan"),
+        ("leak", ["every client closed", "no leaked connections", "no lifespan lease left"]),
+        ("double-store", ["every created run stored exactly once"]),
+        ("early-request", ["no request outside a started lifespan"]),
     ],
 )
-def test_a_planted_violation_fails_the_run(backend: str, planted: str, caught: str) -> None:
+def test_a_planted_violation_fails_the_run(backend: str, planted: str, caught: list[str]) -> None:
     status, output = run_tool(
         *("--tasks", "3", "--depth", "2", "--cancel-rate", "0", "--ramp", "0"),
         *("--backend", backend, "--inject", planted),
     )
     assert status == 1, output
-    assert value_of(output, f"invariant: {caught}").startswith("FAIL")
+    for invariant in caught:
+        assert value_of(output, f"invariant: {invariant}").startswith("FAIL")
     assert value_of(output, "RESULT") == "FAIL"
 
 
