@@ -277,13 +277,15 @@ async def run_runs(options: Options, target: Target, output: Output) -> Report:
         output.stop()
     wall = anyio.current_time() - started
     cpu = time.process_time() - cpu_before
+    reading = anyio.current_time()
     stored = await runs.read_back()
+    read_back = anyio.current_time() - reading
     if options.inject == "early-request" and target.app is not None:
         await _request_without_lease(target)
     await anyio.wait_all_tasks_blocked()
     tasks_after, sockets_after = count_tasks(), count_sockets()
     report = runs.report
-    _describe(report, options, target, runs, plans, len(stored), wall, cpu)
+    _describe(report, options, target, runs, plans, len(stored), (wall, cpu, read_back))
     _check_runs(report, runs, stored)
     _check_resources(
         report,
@@ -316,9 +318,9 @@ def _describe(
     runs: _Runs,
     plans: list[TaskPlan],
     stored: int,
-    wall: float,
-    cpu: float,
+    times: tuple[float, float, float],
 ) -> None:
+    wall, cpu, read_back = times
     outcomes, clients = runs.outcomes, runs.clients
     report.row("backend", options.backend)
     report.row("API", target.description)
@@ -344,6 +346,7 @@ def _describe(
         report.row("fault schedule fingerprint", _fault_digest(runs.decisions))
     report.row("wall time (s)", f"{wall:.2f}")
     report.row("CPU time (s)", f"{cpu:.2f}")
+    report.row("reading every run back (s)", f"{read_back:.2f}")
     levels = len(runs.completed)
     report.row("levels completed per second", f"{levels / wall:.0f}" if wall else "-")
 
