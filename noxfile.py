@@ -98,13 +98,45 @@ EXAMPLES: list[list[str]] = [
 ]
 
 
+# The stress tool (issue 12) in small configurations: a few seconds, both backends.
+STRESS_TOOL = ["-m", "prefect_trio_client.stress"]
+STRESS_SMALL: list[list[str]] = [
+    [*STRESS_TOOL, "--backend", "trio", "--tasks", "200"],
+    [*STRESS_TOOL, "--backend", "asyncio", "--tasks", "200", "--faults", "0.1"],
+    [*STRESS_TOOL, "--scenario", "contexts", "--backend", "trio", "--tasks", "500"],
+]
+
+
 @nox.session
 def examples(session: nox.Session) -> None:
-    """Run every example program; any non-zero exit fails the session."""
+    """Run every example program, then the stress tool small; any non-zero exit fails
+    the session."""
     session.install(".")
     home = tempfile.mkdtemp(prefix="prefect-home-")  # the quickstart's database lives here
     for argv in EXAMPLES:
         session.run("python", *argv, env={"PREFECT_HOME": home})
+    for argv in STRESS_SMALL:
+        session.run("python", *argv)
+
+
+@nox.session
+def stress(session: nox.Session) -> None:
+    """The stress tool at full size (issue 12): 10,000 tasks, depth 3, on trio and asyncio,
+    in-process and against a real `prefect server start`. Options after ``--`` go to
+    every run (``--tasks 2000``, ``--faults 0.05``)."""
+    session.install(".[stress]")
+    session.install(*PREFECT_SERVER_REQUIREMENTS)
+    full = [*STRESS_TOOL, "--tasks", "10000", "--depth", "3"]
+    for backend in ("trio", "asyncio"):
+        session.run("python", *full, "--backend", backend, *session.posargs)
+    prefect = str(Path(session.bin) / "prefect")
+    with _prefect_server(session, prefect, csrf=False) as server:
+        for backend in ("trio", "asyncio"):
+            session.run(
+                "python",
+                *(*full, "--backend", backend, "--api-url", server.api_url),
+                *session.posargs,
+            )
 
 
 @nox.session
