@@ -196,7 +196,7 @@ def test_a_proposal_shares_no_container_with_the_state() -> None:
     assert create.state_details.run_input_keyset == {"k": "v"}
     assert create.state_details.model_fields_set == state.state_details.model_fields_set
     assert create.state_details.run_input_keyset is not state.state_details.run_input_keyset
-    create.state_details.run_input_keyset["k"] = "changed"  # type: ignore[index]
+    create.state_details.run_input_keyset["k"] = "changed"
     assert state.state_details.run_input_keyset == {"k": "v"}
 
 
