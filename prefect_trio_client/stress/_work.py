@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 import httpx
 
 from prefect_trio_client import states
+from prefect_trio_client._send_loop import Done
 from prefect_trio_client.exceptions import (
     OutcomeUnknownError,
     PrefectHTTPStatusError,
@@ -62,36 +63,36 @@ class Call:
 Work = Generator[Call, Any, T]
 
 
+def _resume(work: Work[T], answer: Any, error: Exception | None) -> Call | Done[T]:
+    """Hand `work` the last call's answer (or its error): its next call, or `Done`."""
+    try:
+        return work.send(answer) if error is None else work.throw(error)
+    except StopIteration as stop:
+        return Done(stop.value)
+
+
 async def drive_async(client: PrefectClient, work: Work[T]) -> T:
     """Run `work`'s calls on an async client; return what it returns."""
-    answer: Any = None
-    error: Exception | None = None
-    while True:
+    step = _resume(work, None, None)
+    while not isinstance(step, Done):
         try:
-            call = work.send(answer) if error is None else work.throw(error)
-        except StopIteration as stop:
-            result: T = stop.value
-            return result
-        try:
-            answer, error = await getattr(client, call.method)(**call.kwargs), None
+            answer, error = await getattr(client, step.method)(**step.kwargs), None
         except Exception as exc:  # handed to the work, which decides
             answer, error = None, exc
+        step = _resume(work, answer, error)
+    return step.value
 
 
 def drive_sync(client: SyncPrefectClient, work: Work[T]) -> T:
     """`drive_async` for a sync client."""
-    answer: Any = None
-    error: Exception | None = None
-    while True:
+    step = _resume(work, None, None)
+    while not isinstance(step, Done):
         try:
-            call = work.send(answer) if error is None else work.throw(error)
-        except StopIteration as stop:
-            result: T = stop.value
-            return result
-        try:
-            answer, error = getattr(client, call.method)(**call.kwargs), None
-        except Exception as exc:
+            answer, error = getattr(client, step.method)(**step.kwargs), None
+        except Exception as exc:  # handed to the work, which decides
             answer, error = None, exc
+        step = _resume(work, answer, error)
+    return step.value
 
 
 def attempt(call: Call, tries: int) -> Work[Any]:
