@@ -23,7 +23,7 @@ import threading
 import unicodedata
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import httpx
 from pydantic import (
@@ -170,6 +170,12 @@ class ClientSettings(BaseSettings):
     # Ours: nested and concurrent client contexts share one connection per API.
     client_share_connections: bool = Field(
         default=True, description="PREFECT_CLIENT_SHARE_CONNECTIONS"
+    )
+
+    # Ours (issue 15): how @task reports task runs; "events" as Prefect 3's engine, "http"
+    # by task-run orchestration requests (used anyway when the server takes no events).
+    client_task_run_reporting: Literal["events", "http"] = Field(
+        default="events", description="PREFECT_CLIENT_TASK_RUN_REPORTING"
     )
 
     api_request_timeout: float = Field(

@@ -9,7 +9,9 @@ making the caller wait.
 - When the connection drops, the sender reconnects with capped exponential backoff and
   re-sends every unconfirmed event with its original id (the server skips ids it has).
 - When the upgrade is answered with an HTTP status (a proxy that refuses websockets),
-  events go by ``POST /events`` in batches for the rest of the client's life.
+  events go by ``POST /events`` in batches for the rest of the client's life. A server
+  that answers 404 to ``POST /events`` too has no events endpoint: `events_endpoint`
+  says so, for callers that then report another way (the task runs of ``@task``).
 - Only when the server stays unreachable for `unreachable_timeout` seconds are the
   events waiting dropped: counted in `dropped`, one warning per client; the program
   goes on, and later events are tried again.
@@ -127,6 +129,8 @@ class EventsClient:
         """Events given up: the buffer was full, or the server stayed unreachable."""
         self.reconnects = 0
         """Websocket connections opened after the first one."""
+        self._settled = anyio.Event()
+        self._has_endpoint = True
 
     def __repr__(self) -> str:
         return (
@@ -138,6 +142,20 @@ class EventsClient:
     def pending(self) -> int:
         """Events emitted but not yet confirmed."""
         return len(self._buffer) + len(self._unconfirmed)
+
+    async def events_endpoint(self) -> bool:
+        """Whether the server takes events: waits for the first connection attempt. False
+        only when the websocket upgrade was refused and ``POST /events`` answered 404 (or
+        405); a server that cannot be reached now counts as having one (its events wait,
+        and are dropped and counted if it stays away).
+
+        Raises:
+            RuntimeError: The client is not open.
+        """
+        if self._state == "new":
+            raise RuntimeError("open the events client first: `async with client:`")
+        await self._settled.wait()
+        return self._has_endpoint
 
     # ------------------------------------------------------------------ emitting
 
@@ -213,6 +231,7 @@ class EventsClient:
             logger.exception("the events sender failed; events not yet delivered are dropped")
             self._drop_waiting()
         finally:
+            self._settled.set()
             self._done.set()
 
     def _finished(self) -> bool:
@@ -241,9 +260,13 @@ class EventsClient:
             except UpgradeRefused as exc:
                 logger.info("%s; sending events by POST /events instead", exc)
                 self.transport = "http"
+                if not self._settled.is_set():
+                    self._has_endpoint = await self._posting_works()
+                    self._settled.set()
                 continue
             except (ConnectionLost, AuthenticationRefused, _Unreachable) as exc:
                 reason = str(exc)
+                self._settled.set()
             else:
                 return
             now = anyio.current_time()
@@ -274,9 +297,26 @@ class EventsClient:
                 await self._wakeup.wait()
         return self._buffer.popleft() if self._buffer else None
 
+    async def _posting_works(self) -> bool:
+        """Whether ``POST /events`` exists: an empty batch is posted once."""
+        assert self._orchestration is not None
+        try:
+            await self._orchestration.request("POST", "/events", json=[])
+        except PrefectHTTPStatusError as exc:
+            if exc.response.status_code in (404, 405):
+                logger.info(
+                    "the server has no events endpoint (POST /events: HTTP %d)",
+                    exc.response.status_code,
+                )
+                return False
+        except (httpx.HTTPError, OSError):
+            pass  # not reachable now: the sender tries again
+        return True
+
     async def _stream(self, socket: Socket) -> None:
         """One websocket connection: re-send what is unconfirmed, then stream."""
         self._progress = True  # reachable again
+        self._settled.set()
         if self._unconfirmed:
             logger.debug("events: re-sending %d unconfirmed events", len(self._unconfirmed))
             for unconfirmed in list(self._unconfirmed):

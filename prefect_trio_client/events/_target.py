@@ -30,7 +30,7 @@ from prefect_trio_client.orchestration._ephemeral import ephemeral_app, ephemera
 from prefect_trio_client.orchestration.client import PrefectClient
 from prefect_trio_client.settings import ClientSettings, current_settings
 
-__all__ = ["EventsTarget", "events_target"]
+__all__ = ["EventsTarget", "events_target", "events_target_of"]
 
 
 @dataclass(frozen=True)
@@ -129,3 +129,27 @@ def events_target(
                 auth_string = settings.api_auth_string.get_secret_value()
     cloud = isinstance(api, str) and api.startswith(settings.cloud_api_url)
     return EventsTarget(api, settings, api_key, auth_string, cloud, httpx_settings)
+
+
+#: ``httpx_settings`` of an orchestration client that also suit its events connections
+#: (a transport of its own does not: it serves HTTP requests, not websockets).
+_SHARED_HTTPX_SETTINGS = ("headers", "verify", "cert", "proxy", "trust_env", "timeout")
+
+
+def events_target_of(client: PrefectClient) -> EventsTarget:
+    """The events target of the API `client` talks to, with its credentials and TLS
+    options (the embedded server in-process when the client serves it)."""
+    api_key, auth_string = client._credentials
+    api: str | ASGIApp = client._app if client._app is not None else str(client.api_url).rstrip("/")
+    shared = {
+        name: value
+        for name, value in client._httpx_settings.items()
+        if name in _SHARED_HTTPX_SETTINGS
+    }
+    return events_target(
+        api,
+        api_key=api_key,
+        auth_string=auth_string,
+        settings=client._settings,
+        httpx_settings=shared or None,
+    )

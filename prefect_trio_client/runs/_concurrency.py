@@ -32,6 +32,7 @@ __all__ = [
     "AcquireConcurrencySlotTimeoutError",
     "ConcurrencySlotAcquisitionError",
     "concurrency",
+    "task_tag_slots",
 ]
 
 #: The most time spent giving the slots back when the block ends.
@@ -85,12 +86,38 @@ async def concurrency(
         raise ValueError(
             f"concurrency() lease_duration must be 60 to 86400 seconds, got {lease_duration}"
         )
+    async with _hold(
+        wanted, occupy, timeout_seconds, max_retries, lease_duration, strict, quiet=False
+    ):
+        yield
+
+
+@contextlib.asynccontextmanager
+async def task_tag_slots(tags: Sequence[str]) -> AsyncIterator[None]:
+    """One slot of each tag's limit (``tag:<tag>``) for the current task run, as Prefect
+    3's engine takes them for a task run it reports by events (lease of 60 s); tags
+    without a limit are skipped quietly."""
+    async with _hold(sorted({f"tag:{tag}" for tag in tags}), 1, None, None, 60, False, quiet=True):
+        yield
+
+
+@contextlib.asynccontextmanager
+async def _hold(
+    wanted: list[str],
+    occupy: int,
+    timeout_seconds: float | None,
+    max_retries: int | None,
+    lease_duration: float,
+    strict: bool,
+    *,
+    quiet: bool,
+) -> AsyncIterator[None]:
     if not wanted:
         yield
         return
     async with current_client() as client:
         lease_id = await _acquire(
-            client, wanted, occupy, timeout_seconds, max_retries, lease_duration, strict
+            client, wanted, occupy, timeout_seconds, max_retries, lease_duration, strict, quiet
         )
         if lease_id is None:
             yield
@@ -130,6 +157,7 @@ async def _acquire(
     max_retries: int | None,
     lease_duration: float,
     strict: bool,
+    quiet: bool = False,
 ) -> UUID | None:
     """The lease's id; None when no named limit exists (and not `strict`)."""
     holder = _holder()
@@ -154,7 +182,11 @@ async def _acquire(
                     raise ConcurrencySlotAcquisitionError(
                         f"Concurrency limits {names} must be created before acquiring slots"
                     )
-                _logger.warning("Concurrency limits %s do not exist - skipping acquisition.", names)
+                _logger.log(
+                    logging.DEBUG if quiet else logging.WARNING,
+                    "Concurrency limits %s do not exist - skipping acquisition.",
+                    names,
+                )
                 return None
             return answer.lease_id
     raise AcquireConcurrencySlotTimeoutError(

@@ -27,6 +27,7 @@ from prefect_trio_client.runs._logs import (
 
 if TYPE_CHECKING:
     from prefect_trio_client.orchestration.client import PrefectClient
+    from prefect_trio_client.runs._tree_events import TreeEvents
     from prefect_trio_client.schemas.objects import FlowRun, TaskRun
 
 __all__ = [
@@ -42,10 +43,12 @@ __all__ = [
 
 @dataclass
 class RunTree:
-    """What every run under one outermost run shares: its client and its log shipper."""
+    """What every run under one outermost run shares: its client, its log shipper and
+    the events client its task runs report through."""
 
     client: PrefectClient
     shipper: LogShipper
+    events: TreeEvents
 
 
 @dataclass

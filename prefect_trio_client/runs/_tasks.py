@@ -1,4 +1,5 @@
-"""`@task`: an async function whose calls are task runs."""
+"""`@task`: an async function whose calls are task runs, reported as events (as Prefect
+3's engine reports them) or, by the setting or for a server without events, over HTTP."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import httpx
 
 from prefect_trio_client import states
 from prefect_trio_client.exceptions import PrefectHTTPStatusError
+from prefect_trio_client.runs._concurrency import task_tag_slots
 from prefect_trio_client.runs._context import (
     FlowRunContext,
     RunTree,
@@ -21,6 +23,7 @@ from prefect_trio_client.runs._context import (
 from prefect_trio_client.runs._decorated import Decorated
 from prefect_trio_client.runs._engine import execute
 from prefect_trio_client.runs._errors import TaskRunTimeoutError
+from prefect_trio_client.runs._event_reporter import EventReporter, local_task_run
 from prefect_trio_client.runs._prints import prints_to_run_logs
 from prefect_trio_client.runs._reporter import OrchestrationReporter
 from prefect_trio_client.runs._tree import unreachable
@@ -58,7 +61,15 @@ class Task(Decorated[P, R]):
         flow = flow_run_context()
         if self.validate_parameters:
             parameters = self.signature.validate(parameters)
-        task_run = await self._create_run(tree, flow, parameters)
+        events = await tree.events.client()
+        reporter: EventReporter | OrchestrationReporter
+        if events is not None:  # as Prefect 3's engine: built here, reported by events
+            event_reporter = EventReporter(events, self._local_run(flow, parameters), flow)
+            task_run = event_reporter.task_run
+            reporter = event_reporter
+        else:
+            task_run = await self._create_run(tree, flow, parameters)
+            reporter = OrchestrationReporter(tree.client, "task", task_run)
         log_prints = self.options.log_prints
         if self._inherit_log_prints:
             log_prints = flow.log_prints if flow is not None else False
@@ -66,23 +77,50 @@ class Task(Decorated[P, R]):
         token = current_run.set(context)
         try:
             logger = context.logger()
-            reporter = OrchestrationReporter(tree.client, "task", task_run)
             body = self._body(parameters)
             with prints_to_run_logs() if log_prints else contextlib.nullcontext():
-                outcome = await execute(reporter, body, self.options, logger, TaskRunTimeoutError)
+                if events is None:
+                    outcome = await execute(
+                        reporter, body, self.options, logger, TaskRunTimeoutError
+                    )
+                else:
+                    event_reporter.report_pending()
+                    # the server limits tags only for runs it orchestrates: as Prefect's
+                    # engine, hold a slot of each tag's limit here
+                    async with task_tag_slots(task_run.tags):
+                        outcome = await execute(
+                            reporter, body, self.options, logger, TaskRunTimeoutError
+                        )
         finally:
             current_run.reset(token)
         return outcome.result(return_state)
 
+    def _names(self, flow: FlowRunContext | None) -> tuple[str, str]:
+        """(dynamic key, default run name) of the next call, as Prefect makes them."""
+        if flow is not None:
+            dynamic_key = flow.next_dynamic_key(self.key)
+            return dynamic_key, f"{self.name}-{dynamic_key}"
+        return f"{self.key}-{uuid4().hex}", self.name  # a task run of no flow run
+
+    def _local_run(self, flow: FlowRunContext | None, parameters: dict[str, Any]) -> TaskRun:
+        dynamic_key, default_name = self._names(flow)
+        delays = self.options.retry_delay_seconds
+        return local_task_run(
+            flow=flow,
+            task_key=self.key,
+            dynamic_key=dynamic_key,
+            name=self._run_name(parameters, default_name),
+            version=self.version,
+            tags=self.tags,
+            parameters=list(parameters),
+            retries=self.options.retries,
+            retry_delay=float(delays) if isinstance(delays, (int, float)) else list(delays),
+        )
+
     async def _create_run(
         self, tree: RunTree, flow: FlowRunContext | None, parameters: dict[str, Any]
     ) -> TaskRun:
-        if flow is not None:
-            dynamic_key = flow.next_dynamic_key(self.key)
-            default_name = f"{self.name}-{dynamic_key}"
-        else:  # as Prefect names a task run of no flow run
-            dynamic_key = f"{self.key}-{uuid4().hex}"
-            default_name = self.name
+        dynamic_key, default_name = self._names(flow)
         name = self._run_name(parameters, default_name)
         try:
             return await tree.client.create_task_run(

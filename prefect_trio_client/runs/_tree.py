@@ -1,5 +1,5 @@
 """The outermost run: it opens the client (unless one was given) and owns the nursery of
-the log shipper; every flow and task under it shares both."""
+the log shipper and of the events client; every flow and task under it shares them."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from prefect_trio_client.orchestration import get_client
 from prefect_trio_client.runs._context import RunTree, current_run, given_client
 from prefect_trio_client.runs._errors import RunTrackingError
 from prefect_trio_client.runs._logs import LogShipper, install_handler
+from prefect_trio_client.runs._tree_events import TreeEvents
 
 if TYPE_CHECKING:
     from prefect_trio_client.orchestration.client import PrefectClient
@@ -45,13 +46,15 @@ async def in_run_tree(what: str, body: Callable[[RunTree], Awaitable[T]]) -> T:
         shipper = LogShipper(client)
         async with anyio.create_task_group() as group:
             await group.start(shipper.run)
+            events = TreeEvents(client, group)
             try:
-                outcome = (await body(RunTree(client, shipper)),)
+                outcome = (await body(RunTree(client, shipper, events)),)
             except anyio.get_cancelled_exc_class():
                 raise  # the nursery and the scope that cancelled deal with it
             except BaseException as exc:
                 error = exc
             finally:
+                events.close()
                 shipper.close()
     if error is not None:
         raise error

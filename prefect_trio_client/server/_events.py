@@ -14,7 +14,8 @@ What Prefect's server writes, we write, in the same shapes:
   ``prefect.task-run.<state name>`` in the same shape, related to the task run's flow
   run (role ``flow-run``), that run's flow, deployment, queue and pool, and the tags.
 - **Posted events** (``POST /events``) are stored as received; an id already stored is
-  skipped, as Prefect's SQLite writer does.
+  skipped, as Prefect's SQLite writer does. Task-run events sent by a client's engine are
+  also written as task runs, as Prefect's task-run recorder service writes them.
 
 Queries follow Prefect's ``EventFilter`` semantics (see `matching`); pages are Prefect's:
 the first query counts the matches and a page token carries the filter (with its time
@@ -55,6 +56,10 @@ from prefect_trio_client.server._tables import (
     WORK_POOLS,
     WORK_QUEUES,
 )
+from prefect_trio_client.server._task_run_recorder import (
+    is_client_task_run_event,
+    record_task_run_event,
+)
 from prefect_trio_client.server._time import iso
 
 __all__ = [
@@ -83,13 +88,16 @@ class InvalidPageToken(ValueError):
 
 
 def store_events(tx: Tx, events: Iterable[Doc]) -> None:
-    """Store events (``Event`` JSON) as received now; ids already stored are skipped."""
+    """Store events (``Event`` JSON) as received now; ids already stored are skipped.
+    Task-run events a client's engine sent are recorded as task runs (`_task_run_recorder`)."""
     for event in events:
         if tx.get(EVENTS, event["id"]) is not None:
             continue
         doc = {**event, "received": tx.now_iso}
         tx.insert(EVENTS, doc, resource_id=event["resource"]["prefect.resource.id"])
         tx.stored_events.append(doc)
+        if is_client_task_run_event(doc):  # issue 15: Prefect's task-run recorder
+            record_task_run_event(tx, doc)
 
 
 def record_state_change(
