@@ -14,12 +14,11 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
-from uuid import UUID, uuid4
+from uuid import UUID
 
 from prefect_trio_client import states
-from prefect_trio_client.events._emit import TIGHT_TIMING
 from prefect_trio_client.runs._engine import describe
-from prefect_trio_client.schemas.events import Event
+from prefect_trio_client.schemas.events import Event, uuid7
 from prefect_trio_client.schemas.objects import TaskRun, TaskRunPolicy
 
 if TYPE_CHECKING:
@@ -29,6 +28,9 @@ if TYPE_CHECKING:
 
 __all__ = ["EventReporter", "local_task_run", "task_run_state_event"]
 
+#: ``follows`` is set only when the earlier event is this close (Prefect's rule; the
+#: events package is not imported here, so that importing ``@task`` stays cheap).
+TIGHT_TIMING = timedelta(minutes=5)
 #: Prefect truncates state messages in events to this many characters.
 MESSAGE_LIMIT = 100_000
 #: Task-run fields Prefect leaves out of an event's ``task_run`` payload.
@@ -59,9 +61,10 @@ def local_task_run(
     retry_delay: float | list[float],
 ) -> TaskRun:
     """A Pending task run, built as Prefect's ``_create_task_run_locally`` builds it."""
-    run_id = uuid4()
+    run_id = uuid7()  # Prefect's ids of task runs and states are time-ordered too
     flow_run_id = flow.flow_run.id if flow is not None else None
     pending = states.Pending(state_details={"task_run_id": run_id, "flow_run_id": flow_run_id})
+    pending.id = uuid7()
     return TaskRun(
         id=run_id,
         name=name,
@@ -99,6 +102,8 @@ class EventReporter:
         self.run_name = task_run.name
         self._last: Event | None = None
         self._started = False
+        self.result: Any = None
+        """The value the body returned last (see `_UNTRACKABLE`)."""
 
     def report_pending(self) -> None:
         """Send the task run's first state (Pending)."""
@@ -120,8 +125,11 @@ class EventReporter:
                 run.flow_run_run_count = self._flow.flow_run.run_count
         if state.timestamp <= last.timestamp:  # unique and increasing, as Prefect's
             state.timestamp = last.timestamp + timedelta(microseconds=1)
+        state.id = uuid7()
         state.state_details.task_run_id = run.id
         state.state_details.flow_run_id = run.flow_run_id
+        if state.is_completed() and self._flow is not None and _untrackable(self.result):
+            state.state_details.untrackable_result = True  # as Prefect marks such results
         run.state = state
         run.state_id, run.state_type, run.state_name = state.id, state.type, state.name
         if last.is_running():
@@ -195,6 +203,14 @@ def task_run_state_event(
             "follows": follows.id if tight and follows is not None else None,
         }
     )
+
+
+def _untrackable(value: Any) -> bool:
+    """Prefect's rule for a result it cannot link to its state: a singleton (None, a
+    bool, Ellipsis, NotImplemented, an int from -5 to 256)."""
+    if value is None or value is Ellipsis or value is NotImplemented or isinstance(value, bool):
+        return True
+    return type(value) is int and -5 <= value <= 256
 
 
 def _tags(tags: list[str]) -> list[dict[str, str]]:

@@ -32,6 +32,7 @@ class OrchestrationReporter:
     ) -> None:
         self._client = client
         self._kind = kind
+        self._run = run
         self.run_id = run.id
         self.run_name = run.name
         self.label = "Flow run" if kind == "flow" else "Task run"
@@ -39,9 +40,12 @@ class OrchestrationReporter:
 
     async def propose(self, state: State, *, force: bool = False, max_wait: float = 300.0) -> State:
         if self._kind == "flow":
-            return await self._client.propose_state(
+            accepted = await self._client.propose_state(
                 state, flow_run_id=self.run_id, force=force, max_wait=max_wait
             )
+            if accepted.is_running():  # as the server counts it; task runs copy it
+                self._run.run_count += 1
+            return accepted
         return await self._client.propose_state(
             state, task_run_id=self.run_id, force=force, max_wait=max_wait
         )

@@ -89,7 +89,11 @@ class Task(Decorated[P, R]):
                     # engine, hold a slot of each tag's limit here
                     async with task_tag_slots(task_run.tags):
                         outcome = await execute(
-                            reporter, body, self.options, logger, TaskRunTimeoutError
+                            reporter,
+                            _keeping_result(body, event_reporter),
+                            self.options,
+                            logger,
+                            TaskRunTimeoutError,
                         )
         finally:
             current_run.reset(token)
@@ -114,7 +118,7 @@ class Task(Decorated[P, R]):
             tags=self.tags,
             parameters=list(parameters),
             retries=self.options.retries,
-            retry_delay=float(delays) if isinstance(delays, (int, float)) else list(delays),
+            retry_delay=_seconds(delays) if isinstance(delays, (int, float)) else list(delays),
         )
 
     async def _create_run(
@@ -147,6 +151,23 @@ class Task(Decorated[P, R]):
                 f"task_run_name {self.task_run_name!r} of task {self.name!r} does not format"
                 f" with the call's parameters {sorted(parameters)}: {exc!r}"
             ) from None
+
+
+def _seconds(value: float) -> float:
+    """A delay as Prefect's task keeps it: whole seconds as an int (its default is 0)."""
+    return int(value) if float(value).is_integer() else float(value)
+
+
+def _keeping_result(
+    body: Callable[[], Coroutine[Any, Any, Any]], reporter: EventReporter
+) -> Callable[[], Coroutine[Any, Any, Any]]:
+    """`body`, telling `reporter` what it returned (Prefect marks some results)."""
+
+    async def call() -> Any:
+        reporter.result = await body()
+        return reporter.result
+
+    return call
 
 
 @overload

@@ -13,10 +13,8 @@ from typing import TYPE_CHECKING
 import anyio
 import anyio.abc
 
-from prefect_trio_client.events._client import EventsClient
-from prefect_trio_client.events._target import events_target_of
-
 if TYPE_CHECKING:
+    from prefect_trio_client.events._client import EventsClient
     from prefect_trio_client.orchestration.client import PrefectClient
 
 __all__ = ["TreeEvents"]
@@ -52,6 +50,10 @@ class TreeEvents:
         self._closing.set()
 
     async def _host(self) -> None:
+        # imported when a task first reports: a program without tasks loads no websockets
+        from prefect_trio_client.events._client import EventsClient  # noqa: PLC0415
+        from prefect_trio_client.events._target import events_target_of  # noqa: PLC0415
+
         try:
             async with EventsClient(events_target_of(self._client)) as events:
                 if await events.events_endpoint():

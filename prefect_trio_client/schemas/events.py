@@ -56,6 +56,7 @@ __all__ = [
     "RelatedResource",
     "Resource",
     "ResourceSpecification",
+    "uuid7",
 ]
 
 MAXIMUM_LABELS_PER_RESOURCE = 500
@@ -64,7 +65,7 @@ MAXIMUM_RELATED_RESOURCES = 100
 """Prefect's default ``PREFECT_EVENTS_MAXIMUM_RELATED_RESOURCES``."""
 
 
-def _uuid7() -> UUID:
+def uuid7() -> UUID:
     """A UUID version 7 (milliseconds, then random bits): Prefect's event ids sort by time."""
     value = (time.time_ns() // 1_000_000 & ((1 << 48) - 1)) << 80
     value |= 0x7 << 76 | secrets.randbits(12) << 64 | 0b10 << 62 | secrets.randbits(62)
@@ -165,7 +166,7 @@ class Event(PrefectBaseModel):
         default_factory=list
     )
     payload: dict[str, Any] = Field(default_factory=dict)
-    id: UUID = Field(default_factory=_uuid7)
+    id: UUID = Field(default_factory=uuid7)
     follows: UUID | None = None
     """An event known to come before this one (orders events that arrive close together)."""
 
