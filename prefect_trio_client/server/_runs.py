@@ -239,9 +239,10 @@ def resume_flow_run(tx: Tx, run_id: str) -> Reply:
 
 
 def read_states(tx: Tx, kind: RunKind, run_id: str) -> list[Doc]:
-    """A run's states, oldest first (an unknown run has none, as in Prefect)."""
+    """A run's states, oldest first by timestamp, as Prefect orders them (task-run events
+    may arrive out of order); an unknown run has none, as in Prefect."""
     _, history, _ = _TABLES[kind]
-    return tx.find(history, run_id=run_id)
+    return sorted(tx.find(history, run_id=run_id), key=lambda state: state["timestamp"])
 
 
 # --------------------------------------------------------------------------- creation
