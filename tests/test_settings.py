@@ -30,6 +30,7 @@ def test_defaults() -> None:
     assert settings.client_retry_timeout == 300.0
     assert settings.client_retry_after_max == 60.0
     assert settings.client_retry_backoff_max == 30.0
+    assert settings.client_task_run_reporting == "events"
 
 
 def test_default_home(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -64,6 +65,7 @@ def test_default_home(monkeypatch: pytest.MonkeyPatch) -> None:
         ("PREFECT_CLIENT_RETRY_TIMEOUT", "12", "client_retry_timeout", 12.0),
         ("PREFECT_CLIENT_RETRY_AFTER_MAX", "5", "client_retry_after_max", 5.0),
         ("PREFECT_CLIENT_RETRY_BACKOFF_MAX", "0", "client_retry_backoff_max", 0.0),
+        ("PREFECT_CLIENT_TASK_RUN_REPORTING", "http", "client_task_run_reporting", "http"),
     ],
 )
 def test_each_variable_is_read(
@@ -113,6 +115,7 @@ def test_empty_variables_mean_unset(monkeypatch: pytest.MonkeyPatch) -> None:
         ("PREFECT_CLIENT_RETRY_TIMEOUT", "-5", "greater than 0"),
         ("PREFECT_CLIENT_RETRY_AFTER_MAX", "inf", "finite number"),
         ("PREFECT_CLIENT_RETRY_BACKOFF_MAX", "-1", "greater than or equal to 0"),
+        ("PREFECT_CLIENT_TASK_RUN_REPORTING", "websocket", "'events' or 'http'"),
     ],
 )
 def test_bad_values_name_the_variable_and_the_problem(
