@@ -165,3 +165,37 @@ async def test_cancelled_while_the_buffer_is_full() -> None:
     assert accepted == [True] * 5 + [False] * 3
     assert anyio.current_time() - start <= 2 + 1  # the close is bounded
     assert (client.delivered, client.dropped, client.pending) == (0, 8, 0)
+
+
+class NoPostedEvents(RefuseWebsockets):
+    """A server without events: upgrades refused, ``POST /events`` answered 404."""
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["path"].endswith("/events"):
+            await send({"type": "http.response.start", "status": 404, "headers": []})
+            await send({"type": "http.response.body", "body": b'{"detail": "Not Found"}'})
+            return
+        await super().__call__(scope, receive, send)
+
+
+async def test_the_events_endpoint_is_known_after_the_first_attempt(app: App) -> None:
+    async with PrefectClient(app):  # holds the in-memory database
+        async with get_events_client(app) as client:
+            assert await client.events_endpoint() is True
+            assert client.transport == "websocket"
+        async with get_events_client(RefuseWebsockets(app)) as client:
+            assert await client.events_endpoint() is True  # POST /events takes them
+            assert client.transport == "http"
+        async with get_events_client(NoPostedEvents(app)) as client:
+            assert await client.events_endpoint() is False
+
+
+@pytest.mark.virtual_time
+async def test_a_server_that_is_down_still_counts_as_having_events() -> None:
+    down = get_events_client("http://127.0.0.1:9/api", httpx_settings=_down(), close_timeout=0)
+    async with down as client:
+        before = anyio.current_time()
+        assert await client.events_endpoint() is True  # its events wait, and may be dropped
+        assert anyio.current_time() == before
+    with pytest.raises(RuntimeError, match="open the events client first"):
+        await get_events_client().events_endpoint()
