@@ -28,6 +28,7 @@ __all__ = [
     "RunOptions",
     "RunOutcome",
     "execute",
+    "report_interrupted",
 ]
 
 T = TypeVar("T")
@@ -124,7 +125,7 @@ async def execute(
             _log_final(logger, final)
             return RunOutcome(final, value=value)
         if not isinstance(error, Exception):
-            await _report_interrupted(reporter, error, logger)
+            await report_interrupted(reporter, error, logger)
             raise error
         if timed_out:
             message = f"{reporter.label} exceeded timeout of {options.timeout_seconds} second(s)"
@@ -238,7 +239,7 @@ async def _client_side_retry(reporter: Reporter, delay: float) -> None:
     await _enter_running(reporter, force=True)
 
 
-async def _report_interrupted(
+async def report_interrupted(
     reporter: Reporter, error: BaseException, logger: logging.LoggerAdapter[Any]
 ) -> None:
     """Report Cancelled (or Crashed) although the caller is being cancelled: shielded,

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Callable, Coroutine, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, overload
 from uuid import uuid4
@@ -21,7 +22,7 @@ from prefect_trio_client.runs._context import (
     flow_run_context,
 )
 from prefect_trio_client.runs._decorated import Decorated
-from prefect_trio_client.runs._engine import execute
+from prefect_trio_client.runs._engine import RunOutcome, execute, report_interrupted
 from prefect_trio_client.runs._errors import TaskRunTimeoutError
 from prefect_trio_client.runs._event_reporter import EventReporter, local_task_run
 from prefect_trio_client.runs._prints import prints_to_run_logs
@@ -85,19 +86,35 @@ class Task(Decorated[P, R]):
                     )
                 else:
                     event_reporter.report_pending()
-                    # the server limits tags only for runs it orchestrates: as Prefect's
-                    # engine, hold a slot of each tag's limit here
-                    async with task_tag_slots(task_run.tags):
-                        outcome = await execute(
-                            reporter,
-                            _keeping_result(body, event_reporter),
-                            self.options,
-                            logger,
-                            TaskRunTimeoutError,
-                        )
+                    outcome = await self._execute_in_tag_slots(event_reporter, body, logger)
         finally:
             current_run.reset(token)
         return outcome.result(return_state)
+
+    async def _execute_in_tag_slots(
+        self,
+        reporter: EventReporter,
+        body: Callable[[], Coroutine[Any, Any, R]],
+        logger: logging.LoggerAdapter[Any],
+    ) -> RunOutcome:
+        """`execute` holding a slot of each tag's limit, as Prefect's engine does for the
+        task runs it reports by events (the server limits only runs it orchestrates). A
+        run interrupted while it waits for the slots is reported as `execute` reports it."""
+        started = False
+        try:
+            async with task_tag_slots(reporter.task_run.tags):
+                started = True
+                return await execute(
+                    reporter,
+                    _keeping_result(body, reporter),
+                    self.options,
+                    logger,
+                    TaskRunTimeoutError,
+                )
+        except BaseException as exc:
+            if not started and not isinstance(exc, Exception):
+                await report_interrupted(reporter, exc, logger)
+            raise
 
     def _names(self, flow: FlowRunContext | None) -> tuple[str, str]:
         """(dynamic key, default run name) of the next call, as Prefect makes them."""

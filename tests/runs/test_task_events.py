@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from prefect_trio_client.orchestration.client import PrefectClient
-from prefect_trio_client.runs import flow, get_run_logger, task, use_client
+from prefect_trio_client.runs import concurrency, flow, get_run_logger, task, use_client
 from prefect_trio_client.schemas.actions import GlobalConcurrencyLimitCreate
 from prefect_trio_client.schemas.filters import TaskRunFilter, TaskRunFilterFlowRunId
 from prefect_trio_client.schemas.objects import StateType, TaskRun
@@ -291,3 +291,49 @@ async def test_tag_limits_hold_task_runs_reported_by_events(api: EmbeddedAPI) ->
     assert most == 1
     flow_run = await only_flow_run("limited")
     assert [run.state_type for run in await task_runs(flow_run.id)] == [StateType.COMPLETED] * 3
+
+
+class Refusals(Recorder):
+    """Sets `refused` once the server has answered a slot request with 423 (limit full)."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
+        super().__init__(inner)
+        self.refused = anyio.Event()
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        response = await super().handle_async_request(request)
+        if response.status_code == 423:
+            self.refused.set()
+        return response
+
+
+async def test_a_task_run_cancelled_while_waiting_for_tag_slots_is_cancelled(
+    api: EmbeddedAPI,
+) -> None:
+    made: list[Refusals] = []
+
+    def wrap(inner: httpx.AsyncBaseTransport) -> httpx.AsyncBaseTransport:
+        made.append(Refusals(inner))
+        return made[0]
+
+    @task(tags=["busy"])
+    async def never() -> None:
+        raise AssertionError("ran without its slot")
+
+    @flow(name="waits")
+    async def waits() -> None:
+        with anyio.CancelScope() as scope:
+            async with anyio.create_task_group() as group:
+                group.start_soon(never)
+                await made[0].refused.wait()
+                scope.cancel()
+
+    async with api.client(wrap_transport=wrap) as client:
+        await client.create_global_concurrency_limit(
+            GlobalConcurrencyLimitCreate(name="tag:busy", limit=1)
+        )
+        with use_client(client):
+            async with concurrency("tag:busy"):  # the only slot is taken
+                await waits()
+    [run] = await task_runs((await only_flow_run("waits")).id)
+    assert await state_names(task_run_id=run.id) == ["Pending", "Cancelled"]
