@@ -21,6 +21,9 @@ __all__ = ["TreeEvents"]
 
 logger = logging.getLogger("prefect_trio_client.runs")
 
+#: The most seconds the end of a run tree waits for its events to be delivered.
+FLUSH_TIMEOUT = 10.0
+
 
 class TreeEvents:
     """Hands the tree's task runs one events client, or None when they report over HTTP
@@ -55,7 +58,9 @@ class TreeEvents:
         from prefect_trio_client.events._target import events_target_of  # noqa: PLC0415
 
         try:
-            async with EventsClient(events_target_of(self._client)) as events:
+            async with EventsClient(
+                events_target_of(self._client), close_timeout=FLUSH_TIMEOUT
+            ) as events:
                 if await events.events_endpoint():
                     self._events = events
                 else:

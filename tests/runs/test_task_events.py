@@ -14,7 +14,14 @@ import httpx
 import pytest
 
 from prefect_trio_client.orchestration.client import PrefectClient
-from prefect_trio_client.runs import concurrency, flow, get_run_logger, task, use_client
+from prefect_trio_client.runs import (
+    _tree_events,
+    concurrency,
+    flow,
+    get_run_logger,
+    task,
+    use_client,
+)
 from prefect_trio_client.schemas.actions import GlobalConcurrencyLimitCreate
 from prefect_trio_client.schemas.filters import TaskRunFilter, TaskRunFilterFlowRunId
 from prefect_trio_client.schemas.objects import StateType, TaskRun
@@ -238,8 +245,9 @@ async def test_refused_websockets_still_report_by_events_through_post() -> None:
 
 
 async def test_events_that_cannot_be_delivered_do_not_stop_the_flow(
-    caplog: pytest.LogCaptureFixture,
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(_tree_events, "FLUSH_TIMEOUT", 0.5)  # real time: the server is real
     app = create_app(":memory:")
     proxy = NoEvents(app, status=503)  # no websockets, and POST /events keeps failing
     # one attempt per request, so the events client sees the outage at once
