@@ -21,6 +21,7 @@ sections are left alone).
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import statistics
 import tempfile
@@ -230,6 +231,11 @@ class Report:
     fill_seconds: dict[int, float] = field(default_factory=dict)
     listing: dict[tuple[str, int], Timings] = field(default_factory=dict)
     creating: dict[tuple[str, str], list[float]] = field(default_factory=dict)
+    load: list[float] = field(default_factory=list)
+    """The machine's 1-minute load average, at the start and after each step."""
+
+    def note_load(self) -> None:
+        self.load.append(os.getloadavg()[0])
 
     def creation_ratio(self, backend: str) -> float:
         """The median of the rounds' full / empty ratios (each pair measured back to back)."""
@@ -243,7 +249,10 @@ class Report:
             SECTION,
             "",
             f"`nox -s bench` (`python -m tests.server.bench_scale`; issue 12), {when},"
-            f" Python {platform.python_version()}. A file database holds N flow runs of"
+            f" Python {platform.python_version()}, {os.cpu_count()} CPUs, 1-minute load"
+            f" average {min(self.load):.1f}-{max(self.load):.1f} during the run (other work"
+            " on the machine slows every figure alike; the ratios compare rounds taken"
+            " together). A file database holds N flow runs of"
             f" {FLOWS_STORED} flows and {TASKS_PER_RUN} task runs per flow run, inserted"
             " through the Database layer; requests go through `PrefectClient` on the"
             " in-process transport. Latency: median of"
@@ -314,6 +323,7 @@ def main() -> None:
     args = parser.parse_args()
     sizes = [int(size) for size in args.sizes.split(",")]
     report = Report(sizes)
+    report.note_load()
     with tempfile.TemporaryDirectory() as folder:
         flow_of: dict[int, UUID] = {}
         for size in sizes:
@@ -326,6 +336,7 @@ def main() -> None:
                 report.listing[(backend, size)] = found
                 medians = ", ".join(f"{m} {found.median(m) * 1000:.2f} ms" for m in found.samples)
                 print(f"{size:>7,} runs, {backend}: {medians}", flush=True)
+                report.note_load()
         largest = max(sizes)
         empty = Path(folder) / "empty.db"
         databases = {"empty": (empty, anyio.run(fill, empty, 0))}
@@ -341,6 +352,7 @@ def main() -> None:
                     flush=True,
                 )
             print(f"ratio, {backend}: {report.creation_ratio(backend):.2f}", flush=True)
+            report.note_load()
     section = report.markdown(args.rounds, args.creation_rounds, args.creations)
     print(section)
     if args.markdown is not None:
