@@ -82,12 +82,16 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
     empty: bool = False
     """No body at all (204), rather than JSON ``null``."""
+    encoded: str | None = None
+    """The body already as compact JSON (a listing of stored documents, joined as stored,
+    so they are not decoded and encoded again); `content` is then ignored."""
 
     def encode(self) -> Response:
         if self.empty:
             return Response(status_code=self.status_code, headers=self.headers)
+        text = dumps(self.content) if self.encoded is None else self.encoded
         return Response(
-            dumps(self.content).encode(),
+            text.encode(),
             self.status_code,
             headers=self.headers,
             media_type="application/json",

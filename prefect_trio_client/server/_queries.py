@@ -18,9 +18,9 @@ tests compare against. Everything here runs in the database's worker thread.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, NonNegativeInt
 
@@ -37,6 +37,7 @@ from prefect_trio_client.schemas.filters import (
 from prefect_trio_client.server._db import Doc, Tx, loads
 from prefect_trio_client.server._errors import ApiError
 from prefect_trio_client.server._filters import (
+    FieldValue,
     Predicate,
     SortKeys,
     always,
@@ -71,7 +72,9 @@ from prefect_trio_client.server._tables import (
 
 __all__ = [
     "PageBody",
+    "Row",
     "Selection",
+    "StoredJson",
     "artifacts_matching",
     "deployments_matching",
     "flow_runs_matching",
@@ -103,6 +106,20 @@ def limit_of(limit: int | None, default_limit: int) -> int:
     return limit
 
 
+Row = tuple[Any, ...]
+"""A stored document's JSON text, then the other values a query asked for."""
+
+
+@dataclass(frozen=True)
+class StoredJson:
+    """How a listing presents stored documents from their JSON text, without decoding them:
+    the values it needs besides the text (SQL expressions on the table) and one item's JSON
+    from a `Row` of them."""
+
+    columns: tuple[str, ...]
+    present: Callable[[Tx, Row], str]
+
+
 @dataclass(frozen=True)
 class Selection:
     """The documents of `table` that satisfy `where` (SQL) and then `rest` (Python)."""
@@ -117,41 +134,96 @@ class Selection:
         self, tx: Tx, keys: SortKeys | None = None, offset: int = 0, limit: int | None = None
     ) -> list[Doc]:
         """The matching documents in the order of `keys` (none: oldest first), paged."""
-        order = f"{self.table.name}.rowid" if keys is None else order_by(keys, self.catalogue)
-        query = f"SELECT {self.table.name}.doc FROM {self.table.name} WHERE {self.where.text}"
+        return [
+            loads(row[0]) if doc is None else doc
+            for doc, row in self._matches(tx, keys, offset, limit, ())
+        ]
+
+    def stored(
+        self,
+        tx: Tx,
+        keys: SortKeys | None = None,
+        offset: int = 0,
+        limit: int | None = None,
+        columns: Sequence[str] = (),
+    ) -> list[Row]:
+        """The page as `docs`, each match as stored: its JSON text, then the values of
+        `columns` (SQL expressions on the table). What SQL selects alone is not decoded."""
+        return [row for _, row in self._matches(tx, keys, offset, limit, columns)]
+
+    def _matches(
+        self,
+        tx: Tx,
+        keys: SortKeys | None,
+        offset: int,
+        limit: int | None,
+        columns: Sequence[str],
+    ) -> Sequence[tuple[Doc | None, Row]]:
+        """The page's rows, with the document where the interpreter had to decode it."""
+        name = self.table.name
+        order = f"{name}.rowid" if keys is None else order_by(keys, self.catalogue)
+        selected = ", ".join([f"{name}.doc", *columns])
+        if self.rest is always and order is not None:
+            positions = self._positions(order, _id_order(keys))
+            return [(None, row) for row in self._page(tx, positions, offset, limit, selected)]
+        query = f"SELECT {selected} FROM {name} WHERE {self.where.text}"
         if order is not None:
             query += f" ORDER BY {order}"
-        if self.rest is always and order is not None:
-            return self._page(tx, order, offset, limit)
         found = [
-            doc for (text,) in tx.rows(query, self.where.params) if self.rest(doc := loads(text))
+            (doc, row)
+            for row in tx.rows(query, self.where.params)
+            if self.rest(doc := loads(row[0]))
         ]
         if order is None and keys is not None:
-            found = sort_docs(found, keys)
+            rows = {id(doc): row for doc, row in found}
+            found = [(doc, rows[id(doc)]) for doc in sort_docs([doc for doc, _ in found], keys)]
         return found[offset:] if limit is None else found[offset : offset + limit]
 
-    def _page(self, tx: Tx, order: str, offset: int, limit: int | None) -> list[Doc]:
-        """One page in SQL: the rows' positions first (a sort then carries no documents),
-        then the page's documents."""
+    def _positions(self, order: str, id_order: str | None) -> Sql:
+        """The query of the page's rowids in `order`, ending in ``LIMIT ? OFFSET ?``."""
         name = self.table.name
-        query = (
+        alone = self.where.alone
+        if alone is not None and id_order is not None:
+            # The side table is sorted by id: page it, then look up only the page's rows
+            # (10k of 100k runs tagged: 10 ms for all of their ids, 0.2 ms for a page).
+            return Sql(
+                f"SELECT {name}.rowid FROM ({alone.text} ORDER BY id {id_order}"
+                f" LIMIT ? OFFSET ?) AS page JOIN {name} ON {name}.id = page.id"
+                f" ORDER BY {name}.id {id_order}",
+                alone.params,
+            )
+        return Sql(
             f"SELECT {name}.rowid FROM {name} WHERE {self.where.text}"
-            f" ORDER BY {order} LIMIT ? OFFSET ?"
+            f" ORDER BY {order} LIMIT ? OFFSET ?",
+            self.where.params,
         )
-        params = (*self.where.params, -1 if limit is None else limit, offset)
-        rowids = [rowid for (rowid,) in tx.rows(query, params)]
+
+    def _page(
+        self, tx: Tx, positions: Sql, offset: int, limit: int | None, selected: str
+    ) -> list[Row]:
+        """One page in SQL: the rows' positions first (a sort then carries no documents),
+        then the page's rows."""
+        name = self.table.name
+        params = (*positions.params, -1 if limit is None else limit, offset)
+        rowids = [rowid for (rowid,) in tx.rows(positions.text, params)]
         if not rowids:
             return []
-        docs = dict(
-            tx.rows(
-                f"SELECT rowid, doc FROM {name} WHERE rowid IN (SELECT value FROM json_each(?))",
+        rows = {
+            rowid: tuple(row)
+            for rowid, *row in tx.rows(
+                f"SELECT {name}.rowid, {selected} FROM {name}"
+                f" WHERE {name}.rowid IN (SELECT value FROM json_each(?))",
                 (json.dumps(rowids),),
             )
-        )
-        return [loads(docs[rowid]) for rowid in rowids]
+        }
+        return [rows[rowid] for rowid in rowids]
 
     def count(self, tx: Tx) -> int:
         if self.rest is always:
+            alone = self.where.alone
+            if alone is not None:
+                ((total,),) = tx.rows(f"SELECT count(*) FROM ({alone.text})", alone.params)
+                return int(total)
             query = f"SELECT count(*) FROM {self.table.name} WHERE {self.where.text}"
             ((total,),) = tx.rows(query, self.where.params)
             return int(total)
@@ -166,6 +238,16 @@ class Selection:
             )
         found = sorted({str(doc[column]) for doc in self.docs(tx) if doc.get(column) is not None})
         return Sql("SELECT value FROM json_each(?)", (json.dumps(found),))
+
+
+def _id_order(keys: SortKeys | None) -> str | None:
+    """``ASC`` or ``DESC`` when `keys` sort by id alone, else None."""
+    if keys is None or len(keys) != 1:
+        return None
+    getter, descending = keys[0]
+    if not isinstance(getter, FieldValue) or getter.paths != ("id",):
+        return None
+    return "DESC" if descending else "ASC"
 
 
 M = TypeVar("M", bound=BaseModel)

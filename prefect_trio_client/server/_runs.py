@@ -8,6 +8,7 @@ stored documents and writes back what they decide.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -15,7 +16,7 @@ from typing import Any
 from prefect_trio_client.schemas.actions import FlowRunCreate, StateCreate, TaskRunCreate
 from prefect_trio_client.schemas.objects import State, StateType
 from prefect_trio_client.schemas.responses import SetStateStatus
-from prefect_trio_client.server._db import Doc, Tx
+from prefect_trio_client.server._db import Doc, Tx, dumps, loads
 from prefect_trio_client.server._docs import TASK_RUN_POLICY_DEFAULTS, dense, state_of
 from prefect_trio_client.server._errors import INTEGRITY_DETAIL, ApiError, not_found
 from prefect_trio_client.server._events import record_state_change
@@ -31,6 +32,7 @@ from prefect_trio_client.server._orchestration import (
     stamp_after,
 )
 from prefect_trio_client.server._pools import pool_by_name, queue_in_pool
+from prefect_trio_client.server._queries import Row, StoredJson
 from prefect_trio_client.server._tables import (
     DEPLOYMENTS,
     FLOW_RUN_INPUTS,
@@ -47,6 +49,7 @@ from prefect_trio_client.server._time import iso
 
 __all__ = [
     "FLOW_RUN_NOT_FOUND",
+    "PRESENT_STORED_RUN",
     "TASK_RUN_NOT_FOUND",
     "create_flow_run",
     "create_task_run",
@@ -72,6 +75,57 @@ _TABLES: dict[RunKind, tuple[Table, Table, str]] = {
 def present_run(tx: Tx, run: Doc) -> Doc:
     """A run as the API returns it: the stored document plus the computed estimates."""
     return {**run, **estimates(run, tx.now)}
+
+
+_NUMBER = r"-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?"
+_ESTIMATED = ',"estimated_run_time":'
+_STORED_TIMES = re.compile(
+    f',"total_run_time":(?P<total>{_NUMBER}){_ESTIMATED}{_NUMBER}'
+    f',"estimated_start_time_delta":{_NUMBER}(?=[,}}])'
+)
+"""Where a stored run's text holds the times `estimates` replaces: every run is created with
+these three keys in this order (`create_flow_run`, `create_task_run`), and updates keep it."""
+
+
+def _present_stored_run(tx: Tx, row: Row) -> str:
+    """`present_run` on a run's stored JSON text, as the same bytes ``dumps`` would give,
+    without decoding it: the estimates replace the stored ones where they stand.
+
+    The key ``,"estimated_run_time":`` can only appear in the text as an object's key (a
+    quote inside a string is escaped), so when it appears once it is the run's own; any
+    other text (the key also in some nested object, another order) is decoded instead.
+    """
+    text, state_type, expected, start, running_since = row
+    found = _STORED_TIMES.search(text) if text.count(_ESTIMATED) == 1 else None
+    if found is None:
+        return dumps(present_run(tx, loads(text)))
+    total = found["total"]
+    times = {
+        "total_run_time": float(total),
+        "state_type": state_type,
+        "expected_start_time": expected,
+        "start_time": start,
+        "state": {"timestamp": running_since},
+    }
+    computed = estimates(times, tx.now)
+    return (
+        f'{text[: found.start()]},"total_run_time":{total}'
+        f"{_ESTIMATED}{float.__repr__(computed['estimated_run_time'])}"
+        f',"estimated_start_time_delta":{float.__repr__(computed["estimated_start_time_delta"])}'
+        f"{text[found.end() :]}"
+    )
+
+
+PRESENT_STORED_RUN = StoredJson(
+    (
+        "state_type",
+        "expected_start_time",
+        "start_time",
+        "CASE WHEN state_type = 'RUNNING' THEN json_extract(doc, '$.state.timestamp') END",
+    ),
+    _present_stored_run,
+)
+"""`present_run` for listings of flow or task runs, from the stored text (see ``_listing``)."""
 
 
 def _mint(

@@ -75,6 +75,11 @@ class Sql:
 
     text: str
     params: tuple[Any, ...] = ()
+    alone: Sql | None = None
+    """When this condition is the whole WHERE of its table: a query of the matching rows'
+    ids (one row each, column ``id``) that reads only a side table (a tag's runs), so a
+    count or a page by id need not look each one up in the table (a tenth of 100k runs:
+    7 ms against 0.3 ms). `all_of` and `any_of` keep it only for a lone part."""
 
 
 TRUE = Sql("1")
@@ -201,7 +206,8 @@ def _tags_criterion(name: str, arg: Any, target: Field) -> Sql | None:
         if not arg:
             return FALSE
         if tags_table is not None:
-            return in_query(target.sql, _tagged(tags_table, values_in("tag", arg)))
+            tagged = _tagged(tags_table, values_in("tag", arg), distinct=len(arg) > 1)
+            return _lone_tags(target.sql, tagged)
         found = values_in("json_each.value", arg)
         return Sql(
             f"EXISTS (SELECT 1 FROM json_each({target.sql}) WHERE {found.text})", found.params
@@ -210,6 +216,8 @@ def _tags_criterion(name: str, arg: Any, target: Field) -> Sql | None:
         if not arg:
             return None
         required = sorted(set(arg))
+        if tags_table is not None and len(required) == 1:
+            return _lone_tags(target.sql, _tagged(tags_table, Sql("tag = ?", (required[0],))))
         if tags_table is not None:
             return all_of(
                 in_query(target.sql, _tagged(tags_table, Sql("tag = ?", (tag,))))
@@ -229,8 +237,15 @@ def _tags_criterion(name: str, arg: Any, target: Field) -> Sql | None:
     raise Unsupported(f"{name} on a list field")
 
 
-def _tagged(tags_table: str, condition: Sql) -> Sql:
-    return Sql(f"SELECT run_id FROM {tags_table} WHERE {condition.text}", condition.params)
+def _tagged(tags_table: str, condition: Sql, *, distinct: bool = False) -> Sql:
+    select = "SELECT DISTINCT" if distinct else "SELECT"
+    return Sql(f"{select} run_id AS id FROM {tags_table} WHERE {condition.text}", condition.params)
+
+
+def _lone_tags(ids: str, tagged: Sql) -> Sql:
+    """`ids` among the runs `tagged` picks; alone, the side table answers by itself (its
+    triggers keep a row only for a stored run)."""
+    return Sql(f"{ids} IN ({tagged.text})", tagged.params, alone=tagged)
 
 
 def criteria_sql(criteria: BaseModel, target: Field) -> Sql:

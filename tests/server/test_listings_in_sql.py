@@ -11,7 +11,8 @@ from typing import Any
 import httpx
 import pytest
 
-from prefect_trio_client.server import create_app
+from prefect_trio_client.server import _runs, create_app
+from prefect_trio_client.server._db import loads
 from prefect_trio_client.server._tables import FLOW_RUNS, FLOWS, MIGRATIONS, TASK_RUNS, Table
 from tests.server.helpers import FakeClock, serve
 
@@ -164,3 +165,51 @@ async def test_a_filter_part_sql_cannot_say_is_checked_by_the_interpreter(
     body = {"logs": {"level": {"ge_": 40}, "text": {"query": "full"}}, "limit": 1, "offset": 1}
     found = (await client.post("/logs/filter", json=body)).json()
     assert [line["message"] for line in found] == ["full stop"]
+
+
+async def test_a_listing_answers_the_runs_as_each_is_read_alone(
+    client: httpx.AsyncClient, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Listings of runs join the stored JSON text with fresh estimates spliced in: the same
+    bytes as reading each run; a run whose text holds the estimates' keys twice is decoded."""
+    decoded: list[str] = []
+
+    def counted_loads(text: str) -> dict[str, Any]:
+        decoded.append(text)
+        return loads(text)
+
+    monkeypatch.setattr(_runs, "loads", counted_loads)
+    flow_id = (await client.post("/flows/", json={"name": "etl"})).json()["id"]
+    late = await _scheduled(client, flow_id, 1, ["é"])
+    running = await _scheduled(client, flow_id, 2, [])
+    done = await _scheduled(client, flow_id, 3, [])
+    for run, states in ((running, ["RUNNING"]), (done, ["RUNNING", "COMPLETED"])):
+        for state in states:
+            clock.advance(1.5)
+            proposal = {"state": {"type": state}}
+            answer = await client.post(f"/flow_runs/{run}/set_state", json=proposal)
+            assert answer.status_code == 201, answer.text
+    tricky = {"quote": '","estimated_run_time":2,"x\u2028', "estimated_run_time": 1}
+    answer = await client.post(
+        "/flow_runs/", json={"flow_id": flow_id, "name": "ünï", "parameters": tricky}
+    )
+    odd = answer.json()["id"]
+    task = {"flow_run_id": running, "task_key": "t", "dynamic_key": "0"}
+    task_id = (await client.post("/task_runs/", json=task)).json()["id"]
+    await client.post(f"/task_runs/{task_id}/set_state", json={"state": {"type": "RUNNING"}})
+    clock.advance(7.25)
+
+    for kind, ids in (("flow_runs", [odd, done, running, late]), ("task_runs", [task_id])):
+        decoded.clear()
+        listed = await client.post(f"/{kind}/filter", json={})
+        assert [run["id"] for run in listed.json()] == ids
+        assert len(decoded) == (1 if kind == "flow_runs" else 0)  # only the odd one
+        alone = [(await client.get(f"/{kind}/{run}")).content for run in ids]
+        assert listed.content == b"[" + b",".join(alone) + b"]"
+    runs = {run["id"]: run for run in listed.json()} | {
+        run["id"]: run for run in (await client.post("/flow_runs/filter", json={})).json()
+    }
+    assert runs[running]["estimated_run_time"] == pytest.approx(2 * 1.5 + 7.25)  # since RUNNING
+    assert runs[task_id]["estimated_run_time"] == pytest.approx(7.25)
+    assert runs[late]["estimated_start_time_delta"] > 0
+    assert runs[done]["estimated_run_time"] == pytest.approx(1.5)

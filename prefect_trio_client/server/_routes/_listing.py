@@ -4,11 +4,16 @@ A resource names its body model, how to find the matching documents, its sort or
 and (optionally) how to present a document; the paging, sorting and counting rules are
 Prefect's and live here once. A resource whose matching gives a `Selection` is sorted,
 counted and paged by SQLite (see ``_queries``); one that gives a list, in Python.
+
+A page of a `Selection` is answered from the documents' stored JSON text, joined as it is
+(or as a `StoredJson` presents it): decoding 200 stored documents only to encode them again
+was most of a listing's time at 100k runs (issue 12). Stored text is what ``dumps`` wrote, so
+the body is the same bytes as encoding the decoded documents.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar
 
 from starlette.requests import Request
@@ -17,7 +22,7 @@ from starlette.responses import Response
 from prefect_trio_client.server._db import Doc, Tx
 from prefect_trio_client.server._filters import SortKeys, page, sort_docs
 from prefect_trio_client.server._http import Handler, Reply, api_of, json_body, ok, validate
-from prefect_trio_client.server._queries import PageBody, Selection, limit_of
+from prefect_trio_client.server._queries import PageBody, Selection, StoredJson, limit_of
 
 __all__ = ["listing"]
 
@@ -30,6 +35,7 @@ def listing(
     sorts: Mapping[Any, SortKeys],
     default_sort: Any,
     present: Callable[[Tx, Doc], Any] | None = None,
+    present_stored: StoredJson | None = None,
 ) -> tuple[Handler, Handler]:
     """The ``filter`` and ``count`` handlers of one resource.
 
@@ -39,6 +45,8 @@ def listing(
         sorts: The sort keys of each sort order the body may name.
         default_sort: The order when the body names none.
         present: Turns a stored document into its response shape (default: as stored).
+        present_stored: The same from the stored JSON text, for pages SQL selects; needed
+            when `present` is given, or those pages are presented by decoding every document.
     """
 
     async def filter_documents(request: Request) -> Response:
@@ -50,6 +58,11 @@ def listing(
         def work(tx: Tx) -> Reply:
             selected = matching(tx, body)
             offset = body.offset or 0
+            if isinstance(selected, Selection) and present_stored is not None:
+                rows = selected.stored(tx, keys, offset, limit, present_stored.columns)
+                return _joined(present_stored.present(tx, row) for row in rows)
+            if isinstance(selected, Selection) and present is None:
+                return _joined(text for text, *_ in selected.stored(tx, keys, offset, limit))
             if isinstance(selected, Selection):
                 found = selected.docs(tx, keys, offset, limit)
             else:
@@ -68,3 +81,8 @@ def listing(
         return await api_of(request).read(work)
 
     return filter_documents, count_documents
+
+
+def _joined(items: Iterable[str]) -> Reply:
+    """A JSON list of items already encoded."""
+    return Reply(200, encoded=f"[{','.join(items)}]")

@@ -40,6 +40,7 @@ from prefect_trio_client.server._routes._listing import listing
 from prefect_trio_client.server._routes._run_states import state_handlers
 from prefect_trio_client.server._runs import (
     FLOW_RUN_NOT_FOUND,
+    PRESENT_STORED_RUN,
     create_flow_run,
     delete_flow_run,
     present_run,
@@ -156,7 +157,7 @@ async def update_labels(request: Request) -> Response:
 
 
 filter_runs, count_runs = listing(
-    FlowRunsBody, _matching, FLOW_RUN_SORTS, FlowRunSort.ID_DESC, present_run
+    FlowRunsBody, _matching, FLOW_RUN_SORTS, FlowRunSort.ID_DESC, present_run, PRESENT_STORED_RUN
 )
 
 

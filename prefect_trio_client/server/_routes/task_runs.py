@@ -31,6 +31,7 @@ from prefect_trio_client.server._queries import PageBody, Selection, task_runs_m
 from prefect_trio_client.server._routes._listing import listing
 from prefect_trio_client.server._routes._run_states import state_handlers
 from prefect_trio_client.server._runs import (
+    PRESENT_STORED_RUN,
     TASK_RUN_NOT_FOUND,
     create_task_run,
     delete_task_run,
@@ -99,7 +100,7 @@ async def update(request: Request) -> Response:
 
 
 filter_runs, count_runs = listing(
-    TaskRunsBody, _matching, TASK_RUN_SORTS, TaskRunSort.ID_DESC, present_run
+    TaskRunsBody, _matching, TASK_RUN_SORTS, TaskRunSort.ID_DESC, present_run, PRESENT_STORED_RUN
 )
 
 
