@@ -24,13 +24,14 @@ from prefect_trio_client.lifespan import ASGIApp
 from prefect_trio_client.orchestration._connection import (
     EPHEMERAL_API_URL,
     SERVER_API_VERSION,
+    ClientBase,
     auth_headers,
 )
 from prefect_trio_client.orchestration._ephemeral import ephemeral_app, ephemeral_database
 from prefect_trio_client.orchestration.client import PrefectClient
 from prefect_trio_client.settings import ClientSettings, current_settings
 
-__all__ = ["EventsTarget", "events_target"]
+__all__ = ["EventsTarget", "events_target", "events_target_of"]
 
 
 @dataclass(frozen=True)
@@ -129,3 +130,22 @@ def events_target(
                 auth_string = settings.api_auth_string.get_secret_value()
     cloud = isinstance(api, str) and api.startswith(settings.cloud_api_url)
     return EventsTarget(api, settings, api_key, auth_string, cloud, httpx_settings)
+
+
+#: Options of an orchestration client's HTTP client that do not carry over to its
+#: websockets: its own transport (which may not speak websockets) and its hooks.
+_NOT_FOR_WEBSOCKETS = frozenset({"transport", "mounts", "app", "event_hooks"})
+
+
+def events_target_of(client: ClientBase[Any]) -> EventsTarget:
+    """The events endpoints of the API `client` talks to, with its credentials and
+    settings (its in-process app, or its URL)."""
+    api: str | ASGIApp = client._app if client._app is not None else str(client.api_url)
+    api_key, auth_string = client._credentials
+    extra = {
+        name: value
+        for name, value in (client._httpx_settings or {}).items()
+        if name not in _NOT_FOR_WEBSOCKETS
+    }
+    cloud = client.server_type is ServerType.CLOUD
+    return EventsTarget(api, client._settings, api_key, auth_string, cloud, extra or None)

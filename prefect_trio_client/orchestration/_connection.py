@@ -203,6 +203,9 @@ class ClientBase(Generic[HttpT]):
 
             settings = current_settings()
         self._settings: ClientSettings = settings
+        # kept for the events websockets of this API (`events_target_of`); never shown
+        self._credentials: tuple[str | None, str | None] = (api_key, auth_string)
+        self._httpx_settings: dict[str, Any] | None = httpx_settings
         extra = dict(httpx_settings or {})
         own_transport = bool(_TRANSPORT_OPTIONS & extra.keys())
         self._app: ASGIApp | None = None
