@@ -133,8 +133,22 @@ def events_target(
 
 
 #: Options of an orchestration client's HTTP client that do not carry over to its
-#: websockets: its own transport (which may not speak websockets) and its hooks.
-_NOT_FOR_WEBSOCKETS = frozenset({"transport", "mounts", "app", "event_hooks"})
+#: websockets: its own transport (which may not speak websockets), its hooks, and the
+#: options of our retrying client that a plain httpx client does not take.
+_NOT_FOR_WEBSOCKETS = frozenset(
+    {
+        "transport",
+        "mounts",
+        "app",
+        "event_hooks",
+        "enable_csrf_support",
+        "raise_on_all_errors",
+        "settings",
+        "retry_policy",
+        "on_retry",
+        "backpressure",
+    }
+)
 
 
 def events_target_of(client: ClientBase[Any]) -> EventsTarget:
