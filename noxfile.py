@@ -265,6 +265,11 @@ def load(session: nox.Session) -> None:
     ``--clients prefect,trio,asyncio``, ``--markdown LOAD.md``, and ``--server-errors``
     to have the server log each retryable error (costs it time: a diagnostic, not a
     measurement).
+
+    Then the engine-against-engine table of issue 15 (`_engine_rows`): ``--engine`` runs
+    only it, ``--no-engine`` skips it; ``--engine-runs 200``, ``--engine-concurrency
+    20,200``; ``--clients`` and ``--rounds`` apply to it too. A trial:
+    ``nox -s load -- --engine --rounds 1 --engine-runs 20 --engine-concurrency 20``.
     """
     parser = argparse.ArgumentParser(prog="nox -s load --")
     parser.add_argument("--runs", type=int, default=200)
@@ -273,6 +278,11 @@ def load(session: nox.Session) -> None:
     parser.add_argument("--clients", default=",".join(LOAD_CLIENTS))
     parser.add_argument("--markdown", default="LOAD.md")
     parser.add_argument("--server-errors", action="store_true")
+    # issue 15: the engine-against-engine table (part of the default run)
+    parser.add_argument("--engine", action="store_true", help="only the engine table")
+    parser.add_argument("--no-engine", action="store_true", help="only the raw-client table")
+    parser.add_argument("--engine-runs", type=int, default=200)
+    parser.add_argument("--engine-concurrency", default="20,200")
     options = parser.parse_args(session.posargs)
     concurrencies = [int(c) for c in options.concurrency.split(",") if c]
     clients = [c for c in options.clients.split(",") if c]
@@ -288,7 +298,7 @@ def load(session: nox.Session) -> None:
     server_env = {"PREFECT_SERVER_LOG_RETRYABLE_ERRORS": "true"} if options.server_errors else {}
     # Rounds interleave: every client at every concurrency, then again, so a slow spell
     # of the machine lands on all clients alike; the table shows medians.
-    for round_index in range(options.rounds):
+    for round_index in range(0 if options.engine else options.rounds):
         for concurrency in concurrencies:
             for client in clients:
                 with _prefect_server(session, prefect, csrf=False, extra_env=server_env) as server:
@@ -303,10 +313,41 @@ def load(session: nox.Session) -> None:
                         *("--prefect-python", str(prefect_python), "--results", str(rows)),
                         *("--round", str(round_index)),
                     )
+    if not options.no_engine:
+        _engine_rows(session, options, prefect, prefect_python, rows, clients)
     session.run(
         "python", "-m", "tests.load.harness", "report", str(rows), "--markdown", options.markdown
     )
     session.log(f"rows (JSON lines, with per-endpoint counts and latencies): {rows}")
+
+
+def _engine_rows(
+    session: nox.Session,
+    options: argparse.Namespace,
+    prefect: str,
+    prefect_python: Path,
+    rows: Path,
+    engines: list[str],
+) -> None:
+    """Issue 15's engine-against-engine rows: the same program (a flow of 2 tasks and 1
+    log line) run by Prefect's engine (asyncio, in Prefect's virtualenv) and by ours (trio,
+    asyncio), each row against a fresh server with its services (Prefect's engine needs its
+    task-run recorder), rounds interleaved as above."""
+    for round_index in range(options.rounds):
+        for concurrency in [int(c) for c in options.engine_concurrency.split(",") if c]:
+            for engine in engines:
+                with _prefect_server(session, prefect, csrf=False, services=True) as server:
+                    session.run(
+                        "python",
+                        "-m",
+                        "tests.load.harness",
+                        "engine-row",
+                        *("--client", engine, "--runs", str(options.engine_runs)),
+                        *("--concurrency", str(concurrency), "--api-url", server.api_url),
+                        *("--server-pid", str(server.pid)),
+                        *("--prefect-python", str(prefect_python), "--results", str(rows)),
+                        *("--round", str(round_index)),
+                    )
 
 
 @nox.session

@@ -10,9 +10,11 @@ request; a failed check is tried again by the next entry, and a connection error
 the next entry check again).
 
 Each context still builds its own small HTTP client on the borrowed transport (tens of
-microseconds): headers, auth, CSRF token, event hooks and closing stay per context, so two
-API keys share the connection, never each other's headers, and closing one context ends
-its own sleeping retries and nobody else's.
+microseconds): headers, auth, event hooks and closing stay per context, so two API keys
+share the connection, never each other's headers, and closing one context ends its own
+sleeping retries and nobody else's. The CSRF token is shared by the async contexts that
+authenticate alike (`SharedCsrf`): a program that opens a context per flow run fetches
+one token per connection, and asks a server without CSRF once.
 
 The first context in opens a connection, the last one out closes it, in whatever order
 they leave; a context that leaves never disturbs another's request in flight (the
@@ -22,6 +24,7 @@ change before any checkpoint, so a cancellation at any point leaves them right.
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass, field
@@ -32,12 +35,14 @@ import anyio.lowlevel
 import httpx
 
 from prefect_trio_client._backpressure import AdaptiveLimit
+from prefect_trio_client._csrf import CsrfTokenCache
 
 __all__ = [
     "AsyncConnectionRegistry",
     "BorrowedAsyncTransport",
     "BorrowedSyncTransport",
     "Connection",
+    "SharedCsrf",
     "SyncConnectionRegistry",
     "async_registry",
     "check_version_once",
@@ -52,6 +57,17 @@ CLOSE_TIMEOUT = 10.0
 
 
 @dataclass(eq=False)
+class SharedCsrf:
+    """One CSRF token cache, and the lock of its single-flight fetch, for the async
+    clients of a connection that authenticate alike (issue 15: one ``GET /csrf-token``
+    per connection, not one per client context; and a server without CSRF is asked
+    once)."""
+
+    cache: CsrfTokenCache
+    lock: anyio.Lock = field(default_factory=anyio.Lock)
+
+
+@dataclass(eq=False)
 class Connection(Generic[V]):
     """One API's shared transport, backpressure limit and version-check state."""
 
@@ -60,6 +76,15 @@ class Connection(Generic[V]):
     version_checked: bool = False
     version_checks: int = 0
     checking: anyio.Event | None = None
+    csrf: dict[str, SharedCsrf] = field(default_factory=dict)
+
+    def shared_csrf(self, authorization: str | None) -> SharedCsrf:
+        """The CSRF state of the clients that send `authorization` (kept by digest)."""
+        key = hashlib.sha256((authorization or "").encode()).hexdigest()
+        shared = self.csrf.get(key)
+        if shared is None:
+            shared = self.csrf[key] = SharedCsrf(CsrfTokenCache(enabled=True))
+        return shared
 
     def forget_version(self) -> None:
         """After a connection error the server may have changed: check it again."""

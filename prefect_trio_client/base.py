@@ -41,6 +41,7 @@ import httpx
 if TYPE_CHECKING:
     from httpx import URL
 
+    from prefect_trio_client._pool import SharedCsrf
     from prefect_trio_client.settings import ClientSettings
 
 from prefect_trio_client._backpressure import AdaptiveLimit, Signal, Slot
@@ -347,6 +348,13 @@ class PrefectHttpxAsyncClient(_SendLoopShell, httpx.AsyncClient):
         self._csrf_lock = anyio.Lock()
         self._waiting: set[anyio.CancelScope] = set()
         self._closing = False
+
+    def share_csrf(self, shared: SharedCsrf) -> None:
+        """Use a connection's CSRF token and fetch lock, shared by the clients on it that
+        authenticate alike (unless CSRF support is off for this client)."""
+        if self._csrf.enabled:
+            self._loop.csrf = shared.cache
+            self._csrf_lock = shared.lock
 
     async def send(
         self,

@@ -61,17 +61,25 @@ class _AppStream(httpcore.AsyncNetworkStream):
         )
         self._partial: list[str | bytes] = []
         self._connected = False
+        self._abandoned = False
 
     # ------------------------------------------------------------------ the app's side
 
     async def run(self, app: ASGIApp, scope: Message) -> None:
         try:
-            await app(scope, self._app_receive, self._app_send)
+            if not self._abandoned:
+                await app(scope, self._app_receive, self._app_send)
         except Exception:
             logger.exception("the in-process websocket handler failed")
         finally:
-            self._app_outbox.close()
-            self._app_inbox.close()
+            self.abandon()
+
+    def abandon(self) -> None:
+        """Close the app's ends: also when `run` never started (a task cancelled before
+        its first step never runs its ``finally`` under asyncio)."""
+        self._abandoned = True
+        self._app_outbox.close()
+        self._app_inbox.close()
 
     async def _app_receive(self) -> Message:
         if not self._connected:
@@ -218,7 +226,12 @@ class InProcessTransport(LeasedASGITransport):
             raise RuntimeError("open the client first: the embedded server is not leased")
         stream = _AppStream()
         self._tasks.start_soon(stream.run, self._inner.app, _scope(request))
-        first = await stream.handshake()
+        try:
+            first = await stream.handshake()
+        except BaseException:  # cancelled while the app was still deciding
+            stream.abandon()
+            await stream.aclose()
+            raise
         if first is None:
             return httpx.Response(500, request=request)
         if first["type"] == "websocket.accept":

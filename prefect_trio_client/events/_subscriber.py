@@ -100,6 +100,7 @@ class EventSubscriber:
         await tasks.__aenter__()
         self._tasks = tasks
         self._events = receive
+        self._send = send
         tasks.start_soon(self._read, send)
         return self
 
@@ -110,10 +111,13 @@ class EventSubscriber:
         traceback: TracebackType | None = None,
     ) -> None:
         self._tasks.cancel_scope.cancel()
-        # the caller's error is not handed to the task group (it would wrap it in a group)
-        await self._tasks.__aexit__(None, None, None)
-        if self._events is not None:
-            self._events.close()
+        try:
+            # the caller's error is not handed to the task group (it would wrap it in a group)
+            await self._tasks.__aexit__(None, None, None)
+        finally:  # also when an outer scope's cancellation is raised from the exit
+            self._send.close()  # the reader's: it never ran if cancelled before it started
+            if self._events is not None:
+                self._events.close()
 
     def __aiter__(self) -> EventSubscriber:
         return self

@@ -24,6 +24,7 @@ from prefect_trio_client.lifespan import ASGIApp
 from prefect_trio_client.orchestration._connection import (
     EPHEMERAL_API_URL,
     SERVER_API_VERSION,
+    ClientBase,
     auth_headers,
 )
 from prefect_trio_client.orchestration._ephemeral import ephemeral_app, ephemeral_database
@@ -136,7 +137,7 @@ def events_target(
 _SHARED_HTTPX_SETTINGS = ("headers", "verify", "cert", "proxy", "trust_env", "timeout")
 
 
-def events_target_of(client: PrefectClient) -> EventsTarget:
+def events_target_of(client: ClientBase[Any]) -> EventsTarget:
     """The events target of the API `client` talks to, with its credentials and TLS
     options (the embedded server in-process when the client serves it)."""
     api_key, auth_string = client._credentials

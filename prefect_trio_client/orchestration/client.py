@@ -54,7 +54,9 @@ class PrefectClient(ClientBase[PrefectHttpxAsyncClient], AsyncRunner, Endpoints)
                 )
                 connection: Connection[Any] = self._lease.value
                 transport = BorrowedAsyncTransport(connection.transport, connection.forget_version)
-                await self._http_on(transport, connection.limit).__aenter__()
+                http = self._http_on(transport, connection.limit)
+                http.share_csrf(connection.shared_csrf(http.headers.get("authorization")))
+                await http.__aenter__()
             if self._check_server_version:
                 await check_version_once(self._version_state(), self.raise_for_api_version_mismatch)
         except BaseException:

@@ -15,9 +15,7 @@ from prefect_trio_client.runs._concurrency import (
 from prefect_trio_client.runs._concurrency import concurrency as concurrency
 from prefect_trio_client.runs._context import get_run_logger as get_run_logger
 from prefect_trio_client.runs._context import use_client as use_client
-from prefect_trio_client.runs._deployments import FlowRunWaitTimeout as FlowRunWaitTimeout
 from prefect_trio_client.runs._deployments import run_deployment as run_deployment
-from prefect_trio_client.runs._deployments import wait_for_flow_run as wait_for_flow_run
 from prefect_trio_client.runs._errors import FlowRunTimeoutError as FlowRunTimeoutError
 from prefect_trio_client.runs._errors import RunTrackingError as RunTrackingError
 from prefect_trio_client.runs._errors import TaskRunTimeoutError as TaskRunTimeoutError
@@ -33,6 +31,8 @@ from prefect_trio_client.runs._parameters import (
 )
 from prefect_trio_client.runs._tasks import Task as Task
 from prefect_trio_client.runs._tasks import task as task
+from prefect_trio_client.runs._waiting import FlowRunWaitTimeout as FlowRunWaitTimeout
+from prefect_trio_client.runs._waiting import wait_for_flow_run as wait_for_flow_run
 
 __all__ = [
     "AcquireConcurrencySlotTimeoutError",

@@ -1,4 +1,4 @@
-"""Triggering deployments and waiting for flow runs, in cancel scopes."""
+"""Triggering deployments, in cancel scopes (waiting is in `_waiting`)."""
 
 from __future__ import annotations
 
@@ -11,20 +11,16 @@ from uuid import UUID
 import anyio
 
 from prefect_trio_client import states
-from prefect_trio_client.exceptions import PrefectException
 from prefect_trio_client.runs._context import flow_run_context
 from prefect_trio_client.runs._reporter import create_tracking_task_run
 from prefect_trio_client.runs._tree import current_client
+from prefect_trio_client.runs._waiting import poll_until_final
 
 if TYPE_CHECKING:
     from prefect_trio_client.orchestration.client import PrefectClient
     from prefect_trio_client.schemas.objects import Deployment, FlowRun
 
-__all__ = ["FlowRunWaitTimeout", "run_deployment", "wait_for_flow_run"]
-
-
-class FlowRunWaitTimeout(PrefectException, TimeoutError):
-    """A flow run did not reach a final state within the wait's timeout."""
+__all__ = ["run_deployment"]
 
 
 async def run_deployment(
@@ -89,43 +85,8 @@ async def run_deployment(
         if timeout == 0:
             return flow_run
         with anyio.move_on_after(float("inf") if timeout is None else timeout):
-            flow_run = await _poll_until_final(client, flow_run, poll_interval)
+            flow_run = await poll_until_final(client, flow_run, poll_interval)
         return flow_run
-
-
-async def wait_for_flow_run(
-    flow_run_id: UUID, *, timeout: float | None = 10800, poll_interval: float = 5
-) -> FlowRun:
-    """Wait for a flow run to reach a final state; return it then.
-
-    Args:
-        flow_run_id: The run to wait for.
-        timeout: Seconds to wait at most (None: no limit; three hours by default, as
-            Prefect's).
-        poll_interval: Seconds between reads of the run.
-
-    Raises:
-        FlowRunWaitTimeout: The run was not final within `timeout`.
-        ObjectNotFound: No such flow run.
-    """
-    if poll_interval <= 0:
-        raise ValueError(
-            f"wait_for_flow_run() poll_interval must be more than 0, got {poll_interval}"
-        )
-    async with current_client() as client:
-        flow_run = await client.read_flow_run(flow_run_id)
-        with anyio.move_on_after(float("inf") if timeout is None else timeout):
-            return await _poll_until_final(client, flow_run, poll_interval)
-    raise FlowRunWaitTimeout(
-        f"Flow run with ID {flow_run_id} exceeded watch timeout of {timeout} seconds"
-    )
-
-
-async def _poll_until_final(client: PrefectClient, flow_run: FlowRun, interval: float) -> FlowRun:
-    while flow_run.state is None or not flow_run.state.is_final():
-        await anyio.sleep(interval)
-        flow_run = await client.read_flow_run(flow_run.id)
-    return flow_run
 
 
 async def _find_deployment(client: PrefectClient, name: str | UUID) -> Deployment:

@@ -5,17 +5,17 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import inspect
-import weakref
 from collections.abc import Callable, Coroutine, Iterable
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, overload
-from uuid import UUID, uuid4
+from uuid import uuid4
 
 import httpx
 
 from prefect_trio_client import states
 from prefect_trio_client._attribution import run_attribution
-from prefect_trio_client.exceptions import PrefectHTTPStatusError
+from prefect_trio_client.exceptions import ObjectAlreadyExists, PrefectHTTPStatusError
 from prefect_trio_client.orchestration.flow_runs import post_flow_run
+from prefect_trio_client.runs import _flow_ids
 from prefect_trio_client.runs._context import (
     FlowRunContext,
     RunTree,
@@ -34,15 +34,12 @@ from prefect_trio_client.schemas.actions import FlowRunCreate
 from prefect_trio_client.schemas.objects import FlowRunPolicy
 
 if TYPE_CHECKING:
-    from prefect_trio_client.orchestration.client import PrefectClient
     from prefect_trio_client.schemas.objects import FlowRun, TaskRun
 
 __all__ = ["Flow", "flow"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
-
-_flow_ids: weakref.WeakKeyDictionary[PrefectClient, dict[str, UUID]] = weakref.WeakKeyDictionary()
 
 
 class Flow(Decorated[P, R]):
@@ -92,7 +89,7 @@ class Flow(Decorated[P, R]):
     ) -> FlowRun:
         client = tree.client
         try:
-            flow_id = await self._flow_id(client)
+            flow_id, cached = await _flow_ids.flow_id(client, self.name)
             parent_task_run_id = None
             if parent is not None:
                 parent_task_run_id = (
@@ -111,7 +108,17 @@ class Flow(Decorated[P, R]):
                 ),
                 idempotency_key=str(uuid4()),  # a re-send after a lost answer finds this run
             )
-            return await client._run(post_flow_run(create))
+            try:
+                return await client._run(post_flow_run(create))
+            except ObjectAlreadyExists:
+                if not cached:
+                    raise
+                # the flow was deleted on the server since its id was kept: create it again
+                _flow_ids.forget(client, self.name)
+                flow_id, _ = await _flow_ids.flow_id(client, self.name)
+                return await client._run(
+                    post_flow_run(create.model_copy(update={"flow_id": flow_id}))
+                )
         except (httpx.TransportError, PrefectHTTPStatusError) as exc:
             raise unreachable(f"flow {self.name!r}", exc) from exc
 
@@ -142,13 +149,6 @@ class Flow(Decorated[P, R]):
                 return hashlib.md5(file.read(), usedforsecurity=False).hexdigest()
         except (OSError, TypeError):
             return None
-
-    async def _flow_id(self, client: PrefectClient) -> UUID:
-        known = _flow_ids.setdefault(client, {})
-        flow_id = known.get(self.name)
-        if flow_id is None:
-            flow_id = known[self.name] = await client.create_flow_from_name(self.name)
-        return flow_id
 
 
 def _attribution(flow_run: FlowRun, flow_name: str) -> dict[str, str]:

@@ -121,6 +121,125 @@ def row(args: argparse.Namespace) -> None:
     )
 
 
+# --- the engine-against-engine rows (issue 15) -------------------------------------------
+
+ENGINES = ("prefect", "trio", "asyncio")
+"""Prefect's engine (asyncio, in its own virtualenv), ours on trio and on asyncio."""
+
+
+def engine_row(args: argparse.Namespace) -> None:
+    """One engine at one concurrency: run the program, then check what it stored."""
+    from tests.load.engine_records import check_records
+
+    tag = f"{args.client}-c{args.concurrency}-{uuid.uuid4().hex[:8]}"
+    with tempfile.TemporaryDirectory(prefix="prefect-engine-load-") as home:
+        out = Path(home) / "row.json"
+        if args.client == "prefect":
+            if args.prefect_python is None:
+                sys.exit("--prefect-python is needed for Prefect's engine")
+            command = [args.prefect_python, str(HERE / "engine_driver.py"), "--engine", "prefect"]
+            env = _client_env(args.api_url, home)
+        else:
+            command = [sys.executable, str(HERE / "engine_driver.py"), "--engine", "ours"]
+            command += ["--backend", args.client]
+            env = _client_env(args.api_url, home)
+            env["PYTHONPATH"] = os.pathsep.join(
+                filter(None, [str(HERE.parent.parent), env.get("PYTHONPATH")])
+            )
+        command += ["--runs", str(args.runs), "--concurrency", str(args.concurrency)]
+        command += ["--tag", tag, "--out", str(out)]
+        if args.server_pid:
+            command += ["--server-pid", str(args.server_pid)]
+        subprocess.run(command, check=True, env=env, cwd=home)
+        result: dict[str, Any] = json.loads(out.read_text())
+    records = anyio.run(check_records, args.api_url, tag, args.runs)
+    merged = {
+        "kind": "engine",
+        "client": args.client,
+        "round": args.round,
+        **result,
+        **records,
+        "source": _source(),
+    }
+    with args.results.open("a", encoding="utf-8") as file:
+        file.write(json.dumps(merged) + "\n")
+    print(
+        f"engine {args.client:8} c={args.concurrency:<3} {result['wall_s']:7.1f} s  "
+        f"{_engine_rate(merged):6.2f} flow runs/s  {_engine_requests(merged):5.2f} req/run  "
+        f"lost {records['lost']}  dup {records['duplicated']}  (records read after "
+        f"{records['waited_s']} s)"
+    )
+
+
+def _engine_rate(row: dict[str, Any]) -> float:
+    """Flow runs per second: the runs that returned over the wall time."""
+    return float(row["runs"] - row["failed"]) / float(row["wall_s"])
+
+
+def _engine_requests(row: dict[str, Any]) -> float:
+    """HTTP requests per flow run, the program's whole life after its warm-up included."""
+    return float(sum(row["requests"].values())) / float(row["runs"])
+
+
+ENGINE_COLUMNS = [
+    ("engine", "client"),
+    ("C", "concurrency"),
+    ("flow runs/s", "rate"),
+    ("req/run", "req_per_run"),
+    ("lost", "lost"),
+    ("dup", "duplicated"),
+    ("records", "records"),
+    ("ours/Prefect", "ratio"),
+]
+
+
+def engine_table(rows: list[dict[str, Any]]) -> list[str]:
+    """The engine table: per engine and concurrency, the median round's rate with the
+    range of all rounds, requests per flow run, lost and duplicated records summed over
+    the rounds, and ours over Prefect's as the median of same-round ratios."""
+    groups: dict[tuple[str, int], list[dict[str, Any]]] = {}
+    for r in rows:
+        groups.setdefault((r["client"], r["concurrency"]), []).append(r)
+    theirs = {
+        (r.get("round", 0), r["concurrency"]): _engine_rate(r)
+        for r in rows
+        if r["client"] == "prefect"
+    }
+    order = {name: i for i, name in enumerate(ENGINES)}
+    lines = [
+        "| " + " | ".join(title for title, _ in ENGINE_COLUMNS) + " |",
+        "|" + "|".join("---" if i == 0 else "--:" for i in range(len(ENGINE_COLUMNS))) + "|",
+    ]
+    for (client, concurrency), group in sorted(
+        groups.items(), key=lambda item: (item[0][1], order.get(item[0][0], 9))
+    ):
+        rates = sorted(_engine_rate(r) for r in group)
+        median = statistics.median(rates)
+        rate = f"{median:.2f}" + (f" ({rates[0]:.2f}-{rates[-1]:.2f})" if len(rates) > 1 else "")
+        ratios = [
+            _engine_rate(r) / theirs[key]
+            for r in group
+            if client != "prefect" and theirs.get(key := (r.get("round", 0), concurrency))
+        ]
+        problems = Counter[str]()
+        for r in group:
+            problems.update(r["problems"])
+        cells = {
+            "client": client,
+            "concurrency": str(concurrency),
+            "rate": rate,
+            "req_per_run": f"{statistics.median(_engine_requests(r) for r in group):.2f}",
+            "lost": str(sum(r["lost"] for r in group)),
+            "duplicated": str(sum(r["duplicated"] for r in group)),
+            "records": "all as expected"
+            if not problems
+            else "; ".join(f"{kind}: {n}" for kind, n in sorted(problems.items())),
+            "ratio": f"{statistics.median(ratios):.2f}" if ratios else "",
+        }
+        lines.append("| " + " | ".join(cells[key] for _, key in ENGINE_COLUMNS) + " |")
+    return lines
+
+
 # --- the table ------------------------------------------------------------------------
 
 
@@ -352,9 +471,54 @@ def _source() -> str:
 
 
 def report(args: argparse.Namespace) -> None:
-    rows = [json.loads(line) for line in args.results.read_text().splitlines() if line]
-    if not rows:
+    everything = [json.loads(line) for line in args.results.read_text().splitlines() if line]
+    if not everything:
         sys.exit(f"no rows in {args.results}")
+    rows = [r for r in everything if r.get("kind") != "engine"]
+    engines = [r for r in everything if r.get("kind") == "engine"]
+    text = (_raw_report(rows) if rows else "") + (_engine_report(engines) if engines else "")
+    print(text)
+    if args.markdown:
+        args.markdown.write_text(text, encoding="utf-8")
+
+
+def _engine_report(rows: list[dict[str, Any]]) -> str:
+    versions = sorted({r["client_version"] for r in rows})
+    runs = sorted({r["runs"] for r in rows})
+    rounds = len({r.get("round", 0) for r in rows})
+    sources = "; ".join(sorted({r["source"] for r in rows if r["client"] != "prefect"})) or "?"
+    lines = [
+        "# Load: our engine against Prefect's, on a real Prefect server with its services",
+        "",
+        f"Measured {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC by `nox -s load` on "
+        f"{os.cpu_count()} CPUs ({platform.python_implementation()} "
+        f"{platform.python_version()}): {rounds} round{'s' if rounds > 1 else ''}; "
+        f"{', '.join(map(str, runs))} flow runs per row of one program (`tests/load/"
+        "engine_driver.py`: a flow of 2 tasks and 1 log line), C flow runs in flight, "
+        "after 2 warm-up runs; a fresh `prefect server start` with its services (SQLite) "
+        f"per row. Engines: {'; '.join(versions)}; our source: {sources}.",
+        "",
+        *engine_table(rows),
+        "",
+        "- flow runs/s: flow runs that returned per second of wall time; the median of "
+        "the rounds, with their range.",
+        "- req/run: HTTP requests the program sent (counted in its process: httpx's "
+        "transport, which our websockets use too, and the websockets Prefect's events "
+        "client opens), after the warm-up until it exited, per timed flow run; the median "
+        "of the rounds.",
+        "- lost / dup / records: each flow run must be stored once, Pending, Running, "
+        "Completed, with 2 task runs each Pending, Running, Completed, and its log line; "
+        "summed over the rounds. The records are read until complete or 120 s have "
+        "passed (Prefect's task-run recorder writes task runs from events after the "
+        "flows returned).",
+        "- ours/Prefect: flow runs/s of ours over Prefect's engine at the same C in the "
+        "same round; the median over the rounds.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _raw_report(rows: list[dict[str, Any]]) -> str:
     lines, limits = table(rows)
     versions = sorted({r.get("client_version", r["client"]) for r in rows})
     runs = sorted({r["runs"] for r in rows})
@@ -405,10 +569,7 @@ def report(args: argparse.Namespace) -> None:
     details = _details(rows)
     if details:
         header += ["", "Where the overload answers landed and what was lost:", "", *details]
-    text = "\n".join(header) + "\n"
-    print(text)
-    if args.markdown:
-        args.markdown.write_text(text, encoding="utf-8")
+    return "\n".join(header) + "\n"
 
 
 def main() -> None:
@@ -424,12 +585,17 @@ def main() -> None:
     one.add_argument("--prefect-python", default=None)
     one.add_argument("--results", type=Path, required=True)
     one.add_argument("--round", type=int, default=0, help="which round of the table")
+    engine = commands.add_parser("engine-row", help="run one engine row, append it to --results")
+    for action in one._actions[1:]:  # the same options as a row (not -h)
+        engine._add_action(action)
     out = commands.add_parser("report", help="print the table of the rows in RESULTS")
     out.add_argument("results", type=Path)
     out.add_argument("--markdown", type=Path, default=None)
     args = parser.parse_args()
     if args.command == "row":
         row(args)
+    elif args.command == "engine-row":
+        engine_row(args)
     else:
         report(args)
 
