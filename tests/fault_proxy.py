@@ -137,6 +137,7 @@ class FaultProxy:
         self.refused = 0
         self.ws_cut = 0
         """Websockets the proxy cut."""
+        self._upgraded = anyio.Event()
         self._random = random.Random(seed)
 
     @property
@@ -231,11 +232,18 @@ class FaultProxy:
                 with anyio.CancelScope(shield=True):
                     await upstream.aclose()
 
+    async def until_upgrades(self, count: int) -> None:
+        """Wait until `count` websocket upgrades were asked for (refused or forwarded)."""
+        while self.upgrades < count:
+            await self._upgraded.wait()
+
     async def _websocket(self, client: SocketStream, head: h11.Request, body: bytes) -> None:
         """Refuse the upgrade, or forward it and relay the websocket's bytes (cut if the
         script says so)."""
         index = self.upgrades
         self.upgrades += 1
+        self._upgraded.set()
+        self._upgraded = anyio.Event()
         if self.refuse_upgrades is not None:
             self.refused += 1
             text = b"websocket upgrades are refused here"

@@ -112,6 +112,30 @@ async def test_a_websocket_cut_mid_stream_stores_every_event_once(
     assert set(ids) == {str(e.id) for e in events}
 
 
+async def test_a_proxy_fixed_later_gets_the_websocket_back(
+    api_url: str, unique: str, anyio_backend: str
+) -> None:
+    resource_id = f"proxy.fixed.{unique}"
+    events = burst(resource_id, 20)
+    async with run_fault_proxy(*upstream(api_url), seed=1, refuse_upgrades=404) as proxy:
+        emitter = get_events_client(
+            through(proxy), upgrade_retry_initial=0.05, upgrade_retry_max=0.2
+        )
+        async with emitter:
+            assert all(emitter.emit_nowait(e) for e in events[:10])
+            with anyio.fail_after(30):
+                await proxy.until_upgrades(3)  # refused, tried again, refused again
+            proxy.refuse_upgrades = None  # the proxy is fixed
+            with anyio.fail_after(30):
+                await proxy.until_upgrades(4)
+            assert all(emitter.emit_nowait(e) for e in events[10:])
+    assert proxy.refused == 3
+    assert proxy.upgrades == 4  # the websocket stayed open for the later events
+    assert (emitter.transport, emitter.delivered, emitter.dropped) == ("websocket", 20, 0)
+    ids = await stored_ids(of_resource(resource_id), 20)
+    assert sorted(ids) == sorted(str(e.id) for e in events)
+
+
 # --------------------------------------------------------------------------- b
 
 STEPS = 4
