@@ -240,6 +240,7 @@ def interop(session: nox.Session) -> None:
             "pytest",
             "tests/interop/test_engine_records.py",
             "tests/interop/test_events.py",  # events are stored by the services too
+            "tests/interop/test_events_proxy.py",  # events through the fault proxy
             "-p",
             "no:randomly",
             *session.posargs,

@@ -17,6 +17,17 @@ as `prefect_trio_client.testing.FaultInjectingTransport` does) whether to break 
 - ``close-after-forward``: the request is forwarded and the server's whole answer read
   (so it was applied), then the client connection is reset without it.
 
+Websocket upgrades (a request with ``Upgrade: websocket``) are not decided on: the proxy
+forwards the upgrade on a connection of its own and, once the server answered 101, relays
+raw bytes both ways. Two websocket faults:
+
+- ``ws_cut_after``: the k-th websocket is reset (both sides, no close frame) once that
+  many bytes (both directions together, after the 101) went through; websockets past the
+  list are left alone.
+- ``refuse_upgrades``: every upgrade is answered with that HTTP status (and a closed
+  connection) while ordinary HTTP is forwarded; settable while the proxy runs (``None``
+  forwards upgrades again).
+
 The block always stops the proxy: leaving it (normally, by an error or a cancellation)
 closes the listener and every connection.
 """
@@ -86,6 +97,8 @@ class FaultProxy:
         kinds: What `rate` picks from.
         spare: Given ``(method, target)`` ("POST", "/api/flows/"), True leaves it alone.
         stall_seconds: How long a stalled answer is held.
+        ws_cut_after: For the k-th websocket, the bytes after which it is cut.
+        refuse_upgrades: An HTTP status to answer websocket upgrades with.
     """
 
     def __init__(
@@ -99,6 +112,8 @@ class FaultProxy:
         kinds: Iterable[ProxyFault | str] = ALL_PROXY_FAULTS,
         spare: Callable[[str, str], bool] | None = None,
         stall_seconds: float = 0.2,
+        ws_cut_after: Iterable[int] = (),
+        refuse_upgrades: int | None = None,
     ) -> None:
         if rate is not None and not 0.0 <= rate <= 1.0:
             raise ValueError(f"rate must be from 0 to 1, got {rate!r}")
@@ -115,6 +130,14 @@ class FaultProxy:
         self.requests = 0
         self.connections = 0
         self.port = 0
+        self.ws_cut_after = list(ws_cut_after)
+        self.refuse_upgrades = refuse_upgrades
+        self.upgrades = 0
+        """Websocket upgrade requests seen (refused or forwarded)."""
+        self.refused = 0
+        self.ws_cut = 0
+        """Websockets the proxy cut."""
+        self._upgraded = anyio.Event()
         self._random = random.Random(seed)
 
     @property
@@ -160,6 +183,9 @@ class FaultProxy:
                         return
                     head, body = request
                     assert isinstance(head, h11.Request)
+                    if _is_upgrade(head):
+                        await self._websocket(client, head, body)
+                        return
                     fault = self.decide(head.method.decode(), head.target.decode())
                     if fault is ProxyFault.HALF_CLOSE:
                         await _half_close(client)
@@ -205,6 +231,67 @@ class FaultProxy:
             if upstream is not None:
                 with anyio.CancelScope(shield=True):
                     await upstream.aclose()
+
+    async def until_upgrades(self, count: int) -> None:
+        """Wait until `count` websocket upgrades were asked for (refused or forwarded)."""
+        while self.upgrades < count:
+            await self._upgraded.wait()
+
+    async def _websocket(self, client: SocketStream, head: h11.Request, body: bytes) -> None:
+        """Refuse the upgrade, or forward it and relay the websocket's bytes (cut if the
+        script says so)."""
+        index = self.upgrades
+        self.upgrades += 1
+        self._upgraded.set()
+        self._upgraded = anyio.Event()
+        if self.refuse_upgrades is not None:
+            self.refused += 1
+            text = b"websocket upgrades are refused here"
+            await client.send(
+                b"HTTP/1.1 %d Refused\r\ncontent-type: text/plain\r\n"
+                b"content-length: %d\r\nconnection: close\r\n\r\n%s"
+                % (self.refuse_upgrades, len(text), text)
+            )
+            return
+        limit = self.ws_cut_after[index] if index < len(self.ws_cut_after) else None
+        upstream = await anyio.connect_tcp(*self.upstream)
+        async with upstream:
+            await upstream.send(_serialise(h11.Connection(h11.CLIENT), head, body))
+            answer = bytearray()
+            while b"\r\n\r\n" not in answer:
+                chunk = await upstream.receive(_READ_SIZE)
+                answer += chunk
+            await client.send(bytes(answer))
+            if not answer.startswith(b"HTTP/1.1 101"):
+                with anyio.move_on_after(5):
+                    async for chunk in upstream:  # the rest of the refusal, until closed
+                        await client.send(chunk)
+                return
+            relayed = len(answer) - answer.index(b"\r\n\r\n") - 4  # frames sent with it
+            async with anyio.create_task_group() as relay:
+
+                async def copy(source: SocketStream, sink: SocketStream) -> None:
+                    nonlocal relayed
+                    try:
+                        async for chunk in source:
+                            if limit is not None and relayed + len(chunk) >= limit:
+                                await sink.send(chunk[: max(limit - relayed, 0)])
+                                self.ws_cut += 1
+                                await _reset(upstream)
+                                await _reset(client)
+                                break
+                            relayed += len(chunk)
+                            await sink.send(chunk)
+                    except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
+                        pass
+                    relay.cancel_scope.cancel()
+
+                relay.start_soon(copy, client, upstream)
+                relay.start_soon(copy, upstream, client)
+
+
+def _is_upgrade(head: h11.Request) -> bool:
+    return any(name == b"upgrade" and value.lower() == b"websocket" for name, value in head.headers)
 
 
 def _must_close(connection: h11.Connection) -> bool:

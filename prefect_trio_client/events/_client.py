@@ -9,7 +9,9 @@ making the caller wait.
 - When the connection drops, the sender reconnects with capped exponential backoff and
   re-sends every unconfirmed event with its original id (the server skips ids it has).
 - When the upgrade is answered with an HTTP status (a proxy that refuses websockets),
-  events go by ``POST /events`` in batches for the rest of the client's life. A server
+  events go by ``POST /events`` in batches. The websocket is tried again now and then
+  (after `upgrade_retry_initial` seconds, doubling up to `upgrade_retry_max`), between
+  batches: a proxy fixed later gets the websocket back. A server
   that answers 404 to ``POST /events`` too has no events endpoint: `events_endpoint`
   says so, for callers that then report another way (the task runs of ``@task``).
 - Only when the server stays unreachable for `unreachable_timeout` seconds are the
@@ -82,6 +84,10 @@ class EventsClient:
         ping_timeout: Seconds to wait for a checkpoint's pong before reconnecting.
         backoff_initial: The first reconnection delay; it doubles up to `backoff_max`.
         backoff_max: The longest reconnection delay.
+        upgrade_retry_initial: Seconds after a refused upgrade before the websocket is
+            tried again (events go by ``POST /events`` meanwhile); it doubles after each
+            refusal up to `upgrade_retry_max`.
+        upgrade_retry_max: The longest wait between two tries of a refused websocket.
     """
 
     def __init__(
@@ -97,6 +103,8 @@ class EventsClient:
         ping_timeout: float = 10.0,
         backoff_initial: float = 0.1,
         backoff_max: float = 5.0,
+        upgrade_retry_initial: float = 5.0,
+        upgrade_retry_max: float = 60.0,
     ) -> None:
         if buffer_size < 1 or checkpoint_every < 1 or http_batch_size < 1:
             raise ValueError("buffer_size, checkpoint_every and http_batch_size must be >= 1")
@@ -109,6 +117,10 @@ class EventsClient:
         self._http_batch_size = http_batch_size
         self._ping_timeout = ping_timeout
         self._backoff = (backoff_initial, backoff_max)
+        self._upgrade_retry = (upgrade_retry_initial, upgrade_retry_max)
+        self._upgrade_delay = upgrade_retry_initial
+        self._upgrade_retry_at = 0.0
+        self._refusals = 0
         self._buffer: deque[Event] = deque()
         self._unconfirmed: list[Event] = []
         self._wakeup = anyio.Event()
@@ -120,7 +132,7 @@ class EventsClient:
         self._progress = False
         self._warned = False
         self.transport: Literal["websocket", "http"] = "websocket"
-        """How events travel: ``"http"`` once a websocket upgrade was refused."""
+        """How events travel: ``"http"`` while websocket upgrades are refused."""
         self.emitted = 0
         """Events accepted by `emit`."""
         self.delivered = 0
@@ -241,9 +253,10 @@ class EventsClient:
         delay = self._backoff[0]
         outage_since: float | None = None
         connections = 0
+        use_socket = True
         while not self._finished():
             try:
-                if self.transport == "websocket":
+                if use_socket:
                     connections += 1
                     if connections > 1:
                         self.reconnects += 1
@@ -255,11 +268,12 @@ class EventsClient:
                         token=self._target.token,
                         handshake=not self._target.cloud,
                     )
-                else:
-                    await self._post_batches()
+                elif not await self._post_batches():
+                    use_socket = True  # time to try it again
+                    continue
             except UpgradeRefused as exc:
-                logger.info("%s; sending events by POST /events instead", exc)
-                self.transport = "http"
+                self._refused(exc)
+                use_socket = False
                 if not self._settled.is_set():
                     self._has_endpoint = await self._posting_works()
                     self._settled.set()
@@ -282,6 +296,19 @@ class EventsClient:
             logger.debug("events: %s; retrying in %.2f s", reason, delay)
             await self._sleep(delay)
             delay = min(delay * 2, self._backoff[1])
+
+    def _refused(self, exc: UpgradeRefused) -> None:
+        """Send by ``POST /events`` until the next try of the websocket."""
+        self._refusals += 1
+        log = logger.info if self._refusals == 1 else logger.debug
+        log(
+            "%s; sending events by POST /events instead (the websocket is tried again in %g s)",
+            exc,
+            self._upgrade_delay,
+        )
+        self.transport = "http"
+        self._upgrade_retry_at = anyio.current_time() + self._upgrade_delay
+        self._upgrade_delay = min(self._upgrade_delay * 2, self._upgrade_retry[1])
 
     async def _sleep(self, seconds: float) -> None:
         """Back off, in a cancel scope the client's close cancels."""
@@ -317,6 +344,8 @@ class EventsClient:
         """One websocket connection: re-send what is unconfirmed, then stream."""
         self._progress = True  # reachable again
         self._settled.set()
+        self._upgrade_delay = self._upgrade_retry[0]
+        self.transport = "websocket"
         if self._unconfirmed:
             logger.debug("events: re-sending %d unconfirmed events", len(self._unconfirmed))
             for unconfirmed in list(self._unconfirmed):
@@ -345,16 +374,21 @@ class EventsClient:
         self.delivered += count
         self._progress = True
 
-    async def _post_batches(self) -> None:
+    async def _post_batches(self) -> bool:
         """Send events by ``POST /events``; the batch in flight stays unconfirmed until
-        the server answers, and is re-sent whole after a failure."""
+        the server answers, and is re-sent whole after a failure. True once closed and
+        flushed; False when the websocket is due to be tried again (between batches,
+        while the client is open)."""
         assert self._orchestration is not None
         while True:
             if not self._unconfirmed:
-                first = await self._next_event(self._checkpoint_interval)
+                retry_in = self._upgrade_retry_at - anyio.current_time()
+                if retry_in <= 0 and self._state == "open":
+                    return False
+                first = await self._next_event(min(self._checkpoint_interval, max(retry_in, 0)))
                 if first is None:
                     if self._finished():
-                        return
+                        return True
                     continue
                 self._unconfirmed.append(first)
                 while self._buffer and len(self._unconfirmed) < self._http_batch_size:

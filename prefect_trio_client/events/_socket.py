@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import anyio
+import anyio.abc
 import httpx
 import wsproto.utilities
 from httpx_ws import (
@@ -85,13 +86,34 @@ class Socket:
     async def confirm(self, timeout: float) -> None:
         """Ping and wait for the pong: every message sent before has been received.
 
+        The socket is read meanwhile: httpx-ws wakes no pong waiter when its stream
+        breaks (a reset seen by its reader on asyncio), so without the read a cut
+        connection would cost the whole `timeout`. For sockets the server sends nothing
+        on after the handshake (``/events/in``): a message read here is dropped.
+
         Raises:
-            ConnectionLost: No pong within `timeout` seconds.
+            ConnectionLost: The connection ended, or no pong within `timeout` seconds.
         """
         pong = await self._session.ping()
+        ended: list[Exception] = []
+
+        async def watch(tasks: anyio.abc.TaskGroup) -> None:
+            try:
+                while True:
+                    await self._session.receive()
+            except Exception as exc:  # the stream's end, as httpx-ws reports it
+                ended.append(exc)
+            tasks.cancel_scope.cancel()
+
         with anyio.move_on_after(timeout):
-            await pong.wait()
+            async with anyio.create_task_group() as tasks:
+                tasks.start_soon(watch, tasks)
+                await pong.wait()
+                tasks.cancel_scope.cancel()
+        if pong.is_set():
             return
+        if ended:
+            raise ConnectionLost(f"the websocket ended before a ping's answer: {ended[0]!r}")
         raise ConnectionLost(f"no answer to a ping within {timeout:g} s")
 
     async def authenticate(self, token: str | None) -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
+import anyio
+
 from prefect_trio_client.schemas.events import Event, Resource
 
 Scope = MutableMapping[str, Any]
@@ -19,18 +21,37 @@ class _Dropped(Exception):
 
 
 class RefuseWebsockets:
-    """A proxy that answers every websocket upgrade with an HTTP status."""
+    """A proxy that answers every websocket upgrade with an HTTP status; set `status` to
+    None to let them through again (a proxy fixed)."""
 
-    def __init__(self, app: App, status: int = 403) -> None:
+    def __init__(self, app: App, status: int | None = 403) -> None:
         self.app = app
         self.status = status
         self.refused = 0
+        self.accepted = 0
+        self._changed = anyio.Event()
+
+    async def until(self, *, refused: int = 0, accepted: int = 0) -> None:
+        """Wait until at least that many upgrades were refused and let through."""
+        while self.refused < refused or self.accepted < accepted:
+            await self._changed.wait()
+
+    def _count(self, refused: bool) -> None:
+        if refused:
+            self.refused += 1
+        else:
+            self.accepted += 1
+        self._changed.set()
+        self._changed = anyio.Event()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "websocket":
             await self.app(scope, receive, send)
             return
-        self.refused += 1
+        self._count(refused=self.status is not None)
+        if self.status is None:
+            await self.app(scope, receive, send)
+            return
         await receive()  # websocket.connect
         await send({"type": "websocket.http.response.start", "status": self.status, "headers": []})
         await send({"type": "websocket.http.response.body", "body": b"no websockets here"})

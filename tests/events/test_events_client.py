@@ -4,6 +4,8 @@ that is down (virtual time): the caller never waits, drops are counted, one warn
 
 from __future__ import annotations
 
+import itertools
+import json
 import logging
 from typing import Any
 
@@ -199,3 +201,54 @@ async def test_a_server_that_is_down_still_counts_as_having_events() -> None:
         assert anyio.current_time() == before
     with pytest.raises(RuntimeError, match="open the events client first"):
         await get_events_client().events_endpoint()
+
+
+async def test_a_refused_websocket_is_tried_again_and_comes_back(app: App) -> None:
+    proxy = RefuseWebsockets(app, status=404)
+    async with PrefectClient(app) as reader:
+        emitter = get_events_client(proxy, upgrade_retry_initial=0.01, upgrade_retry_max=0.04)
+        async with emitter as client:
+            sent = [client.emit_nowait(event("test.back", i)) for i in range(5)]
+            with anyio.fail_after(10):
+                await proxy.until(refused=3)  # tried again, and refused again
+            transports = [client.transport]
+            proxy.status = None  # the proxy is fixed
+            with anyio.fail_after(10):
+                await proxy.until(accepted=1)
+            sent += [client.emit_nowait(event("test.back", i)) for i in range(5, 10)]
+        assert all(sent)
+        assert [*transports, client.transport] == ["http", "websocket"]
+        assert proxy.accepted == 1  # kept open: the later events went over it
+        assert (client.delivered, client.dropped) == (10, 0)
+        ids = await stored_ids(reader, "test.back")
+        assert len(ids) == len(set(ids)) == 10
+
+
+@pytest.mark.virtual_time
+async def test_the_websocket_is_tried_again_after_a_backoff_growing_to_a_minute() -> None:
+    upgrades: list[float] = []
+    posted: list[int] = []
+
+    def refuse_upgrades(request: httpx.Request) -> httpx.Response:
+        if request.headers.get("upgrade", "").lower() == "websocket":
+            upgrades.append(anyio.current_time())
+            return httpx.Response(404, text="no websockets here")
+        if request.url.path.endswith("/csrf-token"):
+            return httpx.Response(404)
+        if request.url.path.endswith("/events"):
+            posted.append(len(json.loads(request.content)))
+        return httpx.Response(200, json=None)
+
+    refusing = get_events_client(
+        "http://127.0.0.1:9/api",
+        httpx_settings={"transport": httpx.MockTransport(refuse_upgrades)},
+        close_timeout=1,
+    )
+    async with refusing as client:
+        await anyio.sleep(250)
+        client.emit_nowait(event("test.posted"))
+    assert client.transport == "http"
+    gaps = [round(later - earlier) for earlier, later in itertools.pairwise(upgrades)]
+    assert gaps == [5, 10, 20, 40, 60, 60]
+    assert (client.delivered, client.dropped) == (1, 0)
+    assert sum(posted) == 1
