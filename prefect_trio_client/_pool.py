@@ -9,10 +9,12 @@ and the server version check (single flight: concurrent first entries wait for o
 request; a failed check is tried again by the next entry, and a connection error makes
 the next entry check again).
 
-Each context still builds its own small HTTP client on the borrowed transport (tens of
-microseconds): headers, auth, CSRF token, event hooks and closing stay per context, so two
-API keys share the connection, never each other's headers, and closing one context ends
-its own sleeping retries and nobody else's.
+Each async context builds its own small HTTP client on the borrowed transport when it
+first sends (tens of microseconds; a context that sends nothing builds none; a sync
+context builds it on entry, since it may be used from several threads): headers, auth,
+CSRF token, event hooks and closing stay per context, so two API keys share the
+connection, never each other's headers, and closing one context ends its own sleeping
+retries and nobody else's.
 
 The first context in opens a connection, the last one out closes it, in whatever order
 they leave; a context that leaves never disturbs another's request in flight (the

@@ -22,6 +22,7 @@ from prefect_trio_client.base import (
     PrefectHttpxAsyncClient,
     PrefectHttpxSyncClient,
     ServerType,
+    _base_url_of,
     backpressure_from_settings,
 )
 from prefect_trio_client.exceptions import ServerVersionError, SettingsError
@@ -185,6 +186,7 @@ class ClientBase(Generic[HttpT]):
 
     _http_class: ClassVar[type[Any]]
     _in_process_transport: ClassVar[type[Any]]
+    _borrowed_transport: ClassVar[type[Any]]
 
     def __init__(
         self,
@@ -261,17 +263,23 @@ class ClientBase(Generic[HttpT]):
 
     @property
     def api_url(self) -> httpx.URL:
-        return self.httpx_client.base_url
+        return _base_url_of(self._kwargs["base_url"])
 
     @property
     def httpx_client(self) -> HttpT:
         """The underlying HTTP client, for requests this class has no method for.
 
         While the client is open it is the client's own HTTP client on the shared
-        connection; before, one is built from the same settings, for inspection.
+        connection, built when first used (a context that sends nothing builds none);
+        before, one is built from the same settings, for inspection; after, a closed one.
         """
         if self._http_client is None:
+            if self._lease is not None:
+                connection: Connection[Any] = self._lease.value
+                return self._http_on(connection)
             self._http_client = type(self)._http_class(**self._kwargs)
+            if self._closed:
+                self._http_client._refuse_requests()
         return self._http_client
 
     @property
@@ -291,11 +299,13 @@ class ClientBase(Generic[HttpT]):
             name: self._kwargs[name] for name in _NETWORK_TRANSPORT_OPTIONS if name in self._kwargs
         }
 
-    def _http_on(self, transport: Any, limit: AdaptiveLimit | None) -> HttpT:
-        """This client's own HTTP client, on a borrowed shared transport."""
+    def _http_on(self, connection: Connection[Any]) -> HttpT:
+        """This client's own HTTP client, on the shared connection's transport (borrowed:
+        closing the HTTP client leaves it open) and backpressure limit."""
         kwargs = {k: v for k, v in self._kwargs.items() if k not in _TRANSPORT_OPTIONS}
+        transport = type(self)._borrowed_transport(connection.transport, connection.forget_version)
         self._http_client = type(self)._http_class(
-            **kwargs, transport=transport, backpressure=limit
+            **kwargs, transport=transport, backpressure=connection.limit
         )
         return self._http_client
 
