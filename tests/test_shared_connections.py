@@ -277,6 +277,28 @@ async def test_a_context_builds_its_http_client_when_it_first_sends(
     assert (server.opened, server.closed) == (1, 1)
 
 
+async def test_an_http_client_looked_at_before_entry_is_replaced_by_a_shared_one(
+    server: Server,
+) -> None:
+    client = get_client()
+    before = client.httpx_client  # built for inspection, never entered
+    async with client:
+        await client.api_healthcheck()
+        assert client.httpx_client is not before
+    assert (server.opened, server.closed) == (1, 1)  # the request went through the pool
+
+
+def test_a_sync_http_client_looked_at_before_entry_is_replaced_by_a_shared_one(
+    server: Server,
+) -> None:
+    client = get_client(sync_client=True)
+    before = client.httpx_client
+    with client:
+        client.api_healthcheck()
+        assert client.httpx_client is not before
+    assert (server.opened, server.closed) == (1, 1)
+
+
 async def test_a_context_closed_before_it_sent_refuses_requests(server: Server) -> None:
     async with get_client() as outer:
         async with get_client() as idle:

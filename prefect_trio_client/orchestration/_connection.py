@@ -7,14 +7,15 @@ arguments computed here, so the two cannot drift apart.
 from __future__ import annotations
 
 import base64
+import functools
 import importlib.util
-import os
 import ssl
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 import httpx
 
 from prefect_trio_client._backpressure import AdaptiveLimit
+from prefect_trio_client._environ import environment_value
 from prefect_trio_client._pool import Connection
 from prefect_trio_client._tls import shared_ssl_context, use_shared_ssl_context
 from prefect_trio_client._version import __version__
@@ -98,6 +99,17 @@ def _tls(settings: ClientSettings, kwargs: dict[str, Any]) -> None:
     use_shared_ssl_context(kwargs, cafile=cafile)
 
 
+#: Prefect's connection pool limits (one object: every client passes the same).
+POOL_LIMITS = httpx.Limits(max_connections=16, max_keepalive_connections=8, keepalive_expiry=25)
+
+
+@functools.lru_cache(maxsize=16)
+def _timeout(seconds: float | None) -> httpx.Timeout:
+    """One `httpx.Timeout` per value, shared by the clients that use it (httpx never
+    changes it)."""
+    return httpx.Timeout(seconds)
+
+
 def httpx_client_kwargs(
     api: str | None,
     *,
@@ -120,10 +132,8 @@ def httpx_client_kwargs(
     headers = {"X-PREFECT-API-VERSION": api_version or SERVER_API_VERSION}
     headers.update(auth_headers(api_key=api_key, auth_string=auth_string))
     kwargs: dict[str, Any] = {
-        "timeout": httpx.Timeout(settings.api_request_timeout),
-        "limits": httpx.Limits(
-            max_connections=16, max_keepalive_connections=8, keepalive_expiry=25
-        ),
+        "timeout": _timeout(settings.api_request_timeout),
+        "limits": POOL_LIMITS,
         "http2": settings.api_enable_http2,
         "enable_csrf_support": settings.client_csrf_support_enabled
         and server_type is not ServerType.CLOUD,
@@ -344,7 +354,14 @@ _TRANSPORT_OPTIONS = frozenset(
 )
 #: What a network transport is built from (besides the TLS context in ``verify``).
 _NETWORK_TRANSPORT_OPTIONS = ("verify", "cert", "http1", "http2", "limits", "trust_env")
-_PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY")
+_PROXY_VARIABLES = (
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "ALL_PROXY",
+    "http_proxy",
+    "https_proxy",
+    "all_proxy",
+)
 
 
 def _connection_key(
@@ -354,9 +371,7 @@ def _connection_key(
 
     A proxy from the environment makes httpx build transports of its own: no sharing.
     """
-    if kwargs.get("trust_env", True) and any(
-        os.environ.get(name) or os.environ.get(name.lower()) for name in _PROXY_VARIABLES
-    ):
+    if kwargs.get("trust_env", True) and any(map(environment_value, _PROXY_VARIABLES)):
         return None
     backpressure = (
         settings.client_backpressure_enabled,

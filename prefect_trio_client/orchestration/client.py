@@ -49,7 +49,9 @@ class PrefectClient(ClientBase[PrefectHttpxAsyncClient], AsyncRunner, Endpoints)
             if self._connection_key is None:
                 await self._http.__aenter__()
             else:
-                # Its own HTTP client on the shared connection is built when first used.
+                # Its own HTTP client on the shared connection is built when first used
+                # (one built before, for inspection, is never entered: it goes).
+                self._http_client = None
                 self._lease = await async_registry().lease(
                     self._connection_key, self._open_connection, _close_connection
                 )

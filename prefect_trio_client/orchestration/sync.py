@@ -40,12 +40,14 @@ class SyncPrefectClient(ClientBase[PrefectHttpxSyncClient], SyncRunner, Endpoint
         self._check_can_open()
         self._entered = True
         try:
-            if self._connection_key is not None:
+            if self._connection_key is None:
+                self._http.__enter__()
+            else:
                 self._lease = sync_registry().lease(
                     self._connection_key, self._open_connection, _close_connection
                 )
-            # Built now, not when first used: a sync client may be used from several threads.
-            self._http.__enter__()
+                # Built now, not when first used: a sync client may serve several threads.
+                self._http_on(self._lease.value).__enter__()
             if self._check_server_version:
                 check_version_once_sync(self._version_state(), self.raise_for_api_version_mismatch)
         except BaseException:
