@@ -100,7 +100,7 @@ def _tls(settings: ClientSettings, kwargs: dict[str, Any]) -> None:
 
 
 #: Prefect's connection pool limits (one object: every client passes the same).
-POOL_LIMITS = httpx.Limits(max_connections=16, max_keepalive_connections=8, keepalive_expiry=25)
+_POOL_LIMITS = httpx.Limits(max_connections=16, max_keepalive_connections=8, keepalive_expiry=25)
 
 
 @functools.lru_cache(maxsize=16)
@@ -133,7 +133,7 @@ def httpx_client_kwargs(
     headers.update(auth_headers(api_key=api_key, auth_string=auth_string))
     kwargs: dict[str, Any] = {
         "timeout": _timeout(settings.api_request_timeout),
-        "limits": POOL_LIMITS,
+        "limits": _POOL_LIMITS,
         "http2": settings.api_enable_http2,
         "enable_csrf_support": settings.client_csrf_support_enabled
         and server_type is not ServerType.CLOUD,
