@@ -9,12 +9,14 @@ and the server version check (single flight: concurrent first entries wait for o
 request; a failed check is tried again by the next entry, and a connection error makes
 the next entry check again).
 
-Each context still builds its own small HTTP client on the borrowed transport (tens of
-microseconds): headers, auth, event hooks and closing stay per context, so two API keys
-share the connection, never each other's headers, and closing one context ends its own
-sleeping retries and nobody else's. The CSRF token is shared by the async contexts that
-authenticate alike (`SharedCsrf`): a program that opens a context per flow run fetches
-one token per connection, and asks a server without CSRF once.
+Each async context builds its own small HTTP client on the borrowed transport when it
+first sends (tens of microseconds; a context that sends nothing builds none; a sync
+context builds it on entry, since it may be used from several threads): headers, auth,
+event hooks and closing stay per context, so two API keys share the connection, never
+each other's headers, and closing one context ends its own sleeping retries and nobody
+else's. The CSRF token is shared by the async contexts that authenticate alike
+(`SharedCsrf`): a program that opens a context per flow run fetches one token per
+connection, and asks a server without CSRF once.
 
 The first context in opens a connection, the last one out closes it, in whatever order
 they leave; a context that leaves never disturbs another's request in flight (the

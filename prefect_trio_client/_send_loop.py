@@ -176,7 +176,6 @@ class SendLoop:
         policy: How to retry.
         csrf: The client's CSRF token cache.
         clock: The shell's monotonic clock (the event loop's, in async code).
-        build_request: The client's ``build_request`` (base URL, headers, auth).
         limit: The shared backpressure limit, or None for none.
         on_retry: Told of every retry before its sleep.
     """
@@ -187,12 +186,10 @@ class SendLoop:
         policy: RetryPolicy,
         csrf: CsrfTokenCache,
         clock: Callable[[], float],
-        build_request: Callable[..., httpx.Request],
         limit: AdaptiveLimit | None = None,
         on_retry: OnRetry | None = None,
     ) -> None:
         self.policy = policy
-        self.build_request = build_request
         self.csrf = csrf
         self.clock = clock
         self.limit = limit
@@ -246,11 +243,16 @@ class SendLoop:
             last = outcome
             yield Sleep(decision.delay)
 
-    def fetch_csrf(self, deadline: float) -> Generator[Action, Any, None]:
-        """Fetch a token for this client (the shell holds its lock around this loop)."""
-        response = yield from self.call(
-            self.csrf.build_fetch(self.build_request), deadline=deadline
-        )
+    def fetch_csrf(
+        self, deadline: float, build_request: Callable[..., httpx.Request]
+    ) -> Generator[Action, Any, None]:
+        """Fetch a token for this client (the shell holds its lock around this loop).
+
+        `build_request` is the client's (base URL, headers, auth), passed per call: a loop
+        that kept it would be a reference cycle through the client, freed only by the
+        cyclic garbage collector (a cost every client context would pay).
+        """
+        response = yield from self.call(self.csrf.build_fetch(build_request), deadline=deadline)
         if self.csrf.disable_if_unsupported(response):
             return
         response.raise_for_status()

@@ -38,6 +38,8 @@ from typing import Any, TypeAlias
 
 import httpx
 
+from prefect_trio_client._environ import environment_value
+
 __all__ = ["CertTypes", "clear_ssl_context_cache", "shared_ssl_context", "use_shared_ssl_context"]
 
 #: httpx's ``cert=``: a certificate file (with its key), or ``(certfile, keyfile)``, or
@@ -106,11 +108,11 @@ def _config(
     if cafile is not None:
         # ssl.create_default_context(cafile=...) reads neither SSL_CERT_* nor trust_env.
         source, ca_path, trust_env = "cafile", os.path.abspath(os.fspath(cafile)), True
-    elif trust_env and os.environ.get("SSL_CERT_FILE"):
+    elif trust_env and (env_file := environment_value("SSL_CERT_FILE")):
         # httpx.create_ssl_context(verify=True) decides in this order.
-        source, ca_path = "env-file", os.path.abspath(os.environ["SSL_CERT_FILE"])
-    elif trust_env and os.environ.get("SSL_CERT_DIR"):
-        source, ca_path = "env-dir", os.path.abspath(os.environ["SSL_CERT_DIR"])
+        source, ca_path = "env-file", os.path.abspath(env_file)
+    elif trust_env and (env_dir := environment_value("SSL_CERT_DIR")):
+        source, ca_path = "env-dir", os.path.abspath(env_dir)
     else:
         import certifi  # noqa: PLC0415  # only when a context is built
 
@@ -123,7 +125,7 @@ def _config(
         keyfile=keyfile,
         password_sha256=_digest(password),
         http2=bool(http2),
-        keylog=os.environ.get("SSLKEYLOGFILE") or None,
+        keylog=environment_value("SSLKEYLOGFILE") or None,
     )
 
 

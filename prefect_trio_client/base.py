@@ -233,7 +233,6 @@ class _SendLoopShell:
             policy=retry_policy or RetryPolicy.from_settings(settings),
             csrf=CsrfTokenCache(enabled=enable_csrf_support),
             clock=clock,
-            build_request=self.build_request,  # type: ignore[attr-defined]
             limit=backpressure,
             on_retry=on_retry,
         )
@@ -459,12 +458,17 @@ class PrefectHttpxAsyncClient(_SendLoopShell, httpx.AsyncClient):
             raise httpx.PoolTimeout("the retry deadline passed while waiting for a CSRF token")
         try:
             if self._csrf.needs_fetch(anyio.current_time()):  # nobody fetched meanwhile
-                await self._drive(self._loop.fetch_csrf(action.deadline), {})
+                await self._drive(self._loop.fetch_csrf(action.deadline, self.build_request), {})
         finally:
             self._csrf_lock.release()
 
     def _is_closing(self) -> bool:
         return self._closing
+
+    def _refuse_requests(self) -> None:
+        """Behave as closed without closing: for a client built after its owner closed
+        (it holds nothing to release)."""
+        self._closing = True
 
     async def aclose(self) -> None:
         """Close the client; calls sleeping or waiting raise `ClientClosedError` at once."""
@@ -498,6 +502,20 @@ class _RealTimer:
 
     def wait(self, delay: float, interrupt: threading.Event) -> bool:
         return interrupt.wait(delay)
+
+
+class _TimerSlot:
+    """The sync client's replaceable timer, read by its send loop through this slot: a
+    loop holding the client itself would be a reference cycle (freed only by the cyclic
+    garbage collector, a cost every client context would pay)."""
+
+    __slots__ = ("timer",)
+
+    def __init__(self) -> None:
+        self.timer: _SyncTimer = _RealTimer()
+
+    def now(self) -> float:
+        return self.timer.now()
 
 
 class _SyncWaiter:
@@ -543,7 +561,7 @@ class PrefectHttpxSyncClient(_SendLoopShell, httpx.Client):
         base_url = kwargs.pop("base_url", "")
         super().__init__(*args, **kwargs)
         self._base_url = _base_url_of(base_url)
-        self._timer: _SyncTimer = _RealTimer()
+        self._timer_slot = _TimerSlot()
         self._setup(
             settings=settings,
             retry_policy=retry_policy,
@@ -551,11 +569,20 @@ class PrefectHttpxSyncClient(_SendLoopShell, httpx.Client):
             enable_csrf_support=enable_csrf_support,
             raise_on_all_errors=raise_on_all_errors,
             backpressure=backpressure,
-            clock=lambda: self._timer.now(),  # noqa: PLW0108 (tests replace _timer)
+            clock=self._timer_slot.now,
         )
         self._csrf_lock = threading.Lock()
         self._closed_event = threading.Event()
         self._waiters: set[_SyncWaiter] = set()
+
+    @property
+    def _timer(self) -> _SyncTimer:
+        """The clock and sleep of this client's retries (tests replace it)."""
+        return self._timer_slot.timer
+
+    @_timer.setter
+    def _timer(self, timer: _SyncTimer) -> None:
+        self._timer_slot.timer = timer
 
     def send(
         self,
@@ -642,9 +669,13 @@ class PrefectHttpxSyncClient(_SendLoopShell, httpx.Client):
             raise httpx.PoolTimeout("the retry deadline passed while waiting for a CSRF token")
         try:
             if self._csrf.needs_fetch(self._timer.now()):
-                self._drive(self._loop.fetch_csrf(action.deadline), {})
+                self._drive(self._loop.fetch_csrf(action.deadline, self.build_request), {})
         finally:
             self._csrf_lock.release()
+
+    def _refuse_requests(self) -> None:
+        """See `PrefectHttpxAsyncClient._refuse_requests`."""
+        self._closed_event.set()
 
     def close(self) -> None:
         """Close the client; threads sleeping or waiting raise `ClientClosedError` at once."""

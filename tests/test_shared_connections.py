@@ -8,7 +8,9 @@ Network transports are replaced by a counting fake, so nothing listens on a port
 
 from __future__ import annotations
 
+import gc
 import threading
+import weakref
 from typing import Any
 
 import anyio
@@ -18,6 +20,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from prefect_trio_client._pool import async_registry
+from prefect_trio_client.base import PrefectHttpxAsyncClient
+from prefect_trio_client.exceptions import ClientClosedError
 from prefect_trio_client.orchestration import PrefectClient, SyncPrefectClient, get_client
 
 pytestmark = pytest.mark.anyio
@@ -247,6 +251,88 @@ async def test_a_proxy_in_the_environment_is_not_shared(
     monkeypatch.setenv("HTTPS_PROXY", "http://proxy.invalid:3128")
     client = get_client()
     assert not client.shares_connection
+
+
+async def test_a_context_builds_its_http_client_when_it_first_sends(
+    server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    built: list[PrefectHttpxAsyncClient] = []
+
+    class Counted(PrefectHttpxAsyncClient):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            built.append(self)
+
+    monkeypatch.setattr(PrefectClient, "_http_class", Counted)
+    async with get_client() as outer:
+        assert len(built) == 1  # the version check sent by the first context in
+        async with get_client():
+            pass
+        assert len(built) == 1  # a context that sends nothing builds nothing
+        async with get_client() as busy:
+            await busy.api_healthcheck()
+            assert busy.httpx_client is built[1]
+            assert busy.httpx_client.backpressure is outer.httpx_client.backpressure
+    assert len(built) == 2
+    assert (server.opened, server.closed) == (1, 1)
+
+
+async def test_an_http_client_looked_at_before_entry_is_replaced_by_a_shared_one(
+    server: Server,
+) -> None:
+    client = get_client()
+    before = client.httpx_client  # built for inspection, never entered
+    async with client:
+        await client.api_healthcheck()
+        assert client.httpx_client is not before
+    assert (server.opened, server.closed) == (1, 1)  # the request went through the pool
+
+
+def test_a_sync_http_client_looked_at_before_entry_is_replaced_by_a_shared_one(
+    server: Server,
+) -> None:
+    client = get_client(sync_client=True)
+    before = client.httpx_client
+    with client:
+        client.api_healthcheck()
+        assert client.httpx_client is not before
+    assert (server.opened, server.closed) == (1, 1)
+
+
+async def test_a_context_closed_before_it_sent_refuses_requests(server: Server) -> None:
+    async with get_client() as outer:
+        async with get_client() as idle:
+            pass
+        with pytest.raises(ClientClosedError):
+            await idle.api_version()
+        with pytest.raises(ClientClosedError):
+            await idle.httpx_client.get("/health")
+        await outer.api_healthcheck()
+    assert [r.url.path for r in server.requests] == ["/api/admin/version", "/api/health"]
+
+
+@pytest.mark.parametrize("runner", ["trio", "asyncio", "sync"])
+def test_a_closed_client_is_freed_without_the_cyclic_collector(server: Server, runner: str) -> None:
+    """Each context's objects go as soon as it closes: a reference cycle would leave them
+    to the cyclic garbage collector, which thousands of open contexts make expensive."""
+
+    def use_sync() -> weakref.ref[Any]:
+        with get_client(sync_client=True) as client:
+            client.api_healthcheck()
+            return weakref.ref(client.httpx_client)
+
+    async def use_async() -> weakref.ref[Any]:
+        async with get_client() as client:
+            await client.api_healthcheck()
+            return weakref.ref(client.httpx_client)
+
+    gc.collect()
+    gc.disable()
+    try:
+        http_client = use_sync() if runner == "sync" else anyio.run(use_async, backend=runner)
+        assert http_client() is None
+    finally:
+        gc.enable()
 
 
 def test_sync_contexts_of_one_thread_share_and_threads_do_not(server: Server) -> None:

@@ -7,14 +7,15 @@ arguments computed here, so the two cannot drift apart.
 from __future__ import annotations
 
 import base64
+import functools
 import importlib.util
-import os
 import ssl
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 import httpx
 
 from prefect_trio_client._backpressure import AdaptiveLimit
+from prefect_trio_client._environ import environment_value
 from prefect_trio_client._pool import Connection
 from prefect_trio_client._tls import shared_ssl_context, use_shared_ssl_context
 from prefect_trio_client._version import __version__
@@ -22,6 +23,7 @@ from prefect_trio_client.base import (
     PrefectHttpxAsyncClient,
     PrefectHttpxSyncClient,
     ServerType,
+    _base_url_of,
     backpressure_from_settings,
 )
 from prefect_trio_client.exceptions import ServerVersionError, SettingsError
@@ -97,6 +99,17 @@ def _tls(settings: ClientSettings, kwargs: dict[str, Any]) -> None:
     use_shared_ssl_context(kwargs, cafile=cafile)
 
 
+#: Prefect's connection pool limits (one object: every client passes the same).
+_POOL_LIMITS = httpx.Limits(max_connections=16, max_keepalive_connections=8, keepalive_expiry=25)
+
+
+@functools.lru_cache(maxsize=16)
+def _timeout(seconds: float | None) -> httpx.Timeout:
+    """One `httpx.Timeout` per value, shared by the clients that use it (httpx never
+    changes it)."""
+    return httpx.Timeout(seconds)
+
+
 def httpx_client_kwargs(
     api: str | None,
     *,
@@ -119,10 +132,8 @@ def httpx_client_kwargs(
     headers = {"X-PREFECT-API-VERSION": api_version or SERVER_API_VERSION}
     headers.update(auth_headers(api_key=api_key, auth_string=auth_string))
     kwargs: dict[str, Any] = {
-        "timeout": httpx.Timeout(settings.api_request_timeout),
-        "limits": httpx.Limits(
-            max_connections=16, max_keepalive_connections=8, keepalive_expiry=25
-        ),
+        "timeout": _timeout(settings.api_request_timeout),
+        "limits": _POOL_LIMITS,
         "http2": settings.api_enable_http2,
         "enable_csrf_support": settings.client_csrf_support_enabled
         and server_type is not ServerType.CLOUD,
@@ -185,6 +196,7 @@ class ClientBase(Generic[HttpT]):
 
     _http_class: ClassVar[type[Any]]
     _in_process_transport: ClassVar[type[Any]]
+    _borrowed_transport: ClassVar[type[Any]]
 
     def __init__(
         self,
@@ -264,17 +276,23 @@ class ClientBase(Generic[HttpT]):
 
     @property
     def api_url(self) -> httpx.URL:
-        return self.httpx_client.base_url
+        return _base_url_of(self._kwargs["base_url"])
 
     @property
     def httpx_client(self) -> HttpT:
         """The underlying HTTP client, for requests this class has no method for.
 
         While the client is open it is the client's own HTTP client on the shared
-        connection; before, one is built from the same settings, for inspection.
+        connection, built when first used (a context that sends nothing builds none);
+        before, one is built from the same settings, for inspection; after, a closed one.
         """
         if self._http_client is None:
+            if self._lease is not None:
+                connection: Connection[Any] = self._lease.value
+                return self._http_on(connection)
             self._http_client = type(self)._http_class(**self._kwargs)
+            if self._closed:
+                self._http_client._refuse_requests()
         return self._http_client
 
     @property
@@ -294,11 +312,13 @@ class ClientBase(Generic[HttpT]):
             name: self._kwargs[name] for name in _NETWORK_TRANSPORT_OPTIONS if name in self._kwargs
         }
 
-    def _http_on(self, transport: Any, limit: AdaptiveLimit | None) -> HttpT:
-        """This client's own HTTP client, on a borrowed shared transport."""
+    def _http_on(self, connection: Connection[Any]) -> HttpT:
+        """This client's own HTTP client, on the shared connection's transport (borrowed:
+        closing the HTTP client leaves it open) and backpressure limit."""
         kwargs = {k: v for k, v in self._kwargs.items() if k not in _TRANSPORT_OPTIONS}
+        transport = type(self)._borrowed_transport(connection.transport, connection.forget_version)
         self._http_client = type(self)._http_class(
-            **kwargs, transport=transport, backpressure=limit
+            **kwargs, transport=transport, backpressure=connection.limit
         )
         return self._http_client
 
@@ -337,7 +357,14 @@ _TRANSPORT_OPTIONS = frozenset(
 )
 #: What a network transport is built from (besides the TLS context in ``verify``).
 _NETWORK_TRANSPORT_OPTIONS = ("verify", "cert", "http1", "http2", "limits", "trust_env")
-_PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY")
+_PROXY_VARIABLES = (
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "ALL_PROXY",
+    "http_proxy",
+    "https_proxy",
+    "all_proxy",
+)
 
 
 def _connection_key(
@@ -347,9 +374,7 @@ def _connection_key(
 
     A proxy from the environment makes httpx build transports of its own: no sharing.
     """
-    if kwargs.get("trust_env", True) and any(
-        os.environ.get(name) or os.environ.get(name.lower()) for name in _PROXY_VARIABLES
-    ):
+    if kwargs.get("trust_env", True) and any(map(environment_value, _PROXY_VARIABLES)):
         return None
     backpressure = (
         settings.client_backpressure_enabled,

@@ -40,6 +40,7 @@ class PrefectClient(ClientBase[PrefectHttpxAsyncClient], AsyncRunner, Endpoints)
 
     _http_class = PrefectHttpxAsyncClient
     _in_process_transport = LeasedASGITransport
+    _borrowed_transport = BorrowedAsyncTransport
 
     async def __aenter__(self) -> PrefectClient:
         self._check_can_open()
@@ -48,21 +49,24 @@ class PrefectClient(ClientBase[PrefectHttpxAsyncClient], AsyncRunner, Endpoints)
             if self._connection_key is None:
                 await self._http.__aenter__()
             else:
-                registry = async_registry()
-                self._lease = await registry.lease(
+                # Its own HTTP client on the shared connection is built when first used
+                # (one built before, for inspection, is never entered: it goes).
+                self._http_client = None
+                self._lease = await async_registry().lease(
                     self._connection_key, self._open_connection, _close_connection
                 )
-                connection: Connection[Any] = self._lease.value
-                transport = BorrowedAsyncTransport(connection.transport, connection.forget_version)
-                http = self._http_on(transport, connection.limit)
-                http.share_csrf(connection.shared_csrf(http.headers.get("authorization")))
-                await http.__aenter__()
             if self._check_server_version:
                 await check_version_once(self._version_state(), self.raise_for_api_version_mismatch)
         except BaseException:
             await self.aclose()
             raise
         return self
+
+    def _http_on(self, connection: Connection[Any]) -> PrefectHttpxAsyncClient:
+        http = super()._http_on(connection)
+        # async contexts that authenticate alike share the connection's CSRF token
+        http.share_csrf(connection.shared_csrf(http.headers.get("authorization")))
+        return http
 
     async def raise_for_api_version_mismatch(self) -> None:
         """Ask the server its version; refuse one that does not run Prefect 3.

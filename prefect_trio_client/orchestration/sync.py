@@ -34,6 +34,7 @@ class SyncPrefectClient(ClientBase[PrefectHttpxSyncClient], SyncRunner, Endpoint
 
     _http_class = PrefectHttpxSyncClient
     _in_process_transport = PortalASGITransport
+    _borrowed_transport = BorrowedSyncTransport
 
     def __enter__(self) -> SyncPrefectClient:
         self._check_can_open()
@@ -45,9 +46,8 @@ class SyncPrefectClient(ClientBase[PrefectHttpxSyncClient], SyncRunner, Endpoint
                 self._lease = sync_registry().lease(
                     self._connection_key, self._open_connection, _close_connection
                 )
-                connection: Connection[Any] = self._lease.value
-                transport = BorrowedSyncTransport(connection.transport, connection.forget_version)
-                self._http_on(transport, connection.limit).__enter__()
+                # Built now, not when first used: a sync client may serve several threads.
+                self._http_on(self._lease.value).__enter__()
             if self._check_server_version:
                 check_version_once_sync(self._version_state(), self.raise_for_api_version_mismatch)
         except BaseException:

@@ -77,3 +77,8 @@ class WrappingTransport(httpx.AsyncBaseTransport):
 
     async def __aexit__(self, *exc_info: Any) -> None:
         await self.inner.__aexit__(*exc_info)
+
+    async def aclose(self) -> None:
+        # PrefectClient closes its HTTP client with aclose(): without this the inner
+        # transport's lifespan lease would stay held until garbage collection.
+        await self.inner.aclose()
