@@ -203,7 +203,7 @@ class RetryPolicy:
         state: RetryState,
         *,
         now: float,
-        wall_now: datetime,
+        wall_now: datetime | None = None,
         status_code: int | None = None,
         headers: Mapping[str, str] | None = None,
         exception: BaseException | None = None,
@@ -213,6 +213,8 @@ class RetryPolicy:
         """Decide what follows an attempt; updates `state`'s counters.
 
         Pass either `status_code` (and `headers`) for a response, or `exception`.
+        `wall_now` (timezone-aware) resolves a Retry-After HTTP-date; by default the
+        current UTC time, read only when a Retry-After is there to resolve.
         `safe_to_resend` is False for a request the server does not dedupe: it is not
         sent again once it may have been applied (an answer lost after it was sent).
         """
@@ -235,7 +237,12 @@ class RetryPolicy:
             counted = not maintenance and status_code not in OVERLOAD_STATUSES
             why = f"status {status_code}" + (" (server maintenance)" if maintenance else "")
             raw = headers.get("Retry-After")
-            retry_after = None if raw is None else parse_retry_after(raw, now=wall_now)
+            if raw is None:
+                retry_after = None
+            else:
+                if wall_now is None:
+                    wall_now = datetime.now(timezone.utc)
+                retry_after = parse_retry_after(raw, now=wall_now)
 
         if counted:
             state.counted_failures += 1

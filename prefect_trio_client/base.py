@@ -45,6 +45,7 @@ if TYPE_CHECKING:
 
 from prefect_trio_client._backpressure import AdaptiveLimit, Signal, Slot
 from prefect_trio_client._csrf import CsrfTokenCache
+from prefect_trio_client._httpx_shortcuts import PlainPathJoiner, skip_cookie_less
 from prefect_trio_client._response import PrefectResponse as PrefectResponse
 from prefect_trio_client._retry import RetryPolicy
 from prefect_trio_client._send_loop import (
@@ -208,8 +209,33 @@ class _SendLoopShell:
 
     headers: httpx.Headers
     base_url: httpx.URL
+    _base_url: httpx.URL
+    _cookies: httpx.Cookies
     _loop: SendLoop
+    _joiner: PlainPathJoiner | None = None
     raise_on_all_errors: bool
+
+    # httpx's hooks for joining URLs and keeping cookies, with the shortcuts of
+    # `prefect_trio_client._httpx_shortcuts` (the same results, less work per request).
+
+    def _merge_url(self, url: URL | str) -> URL:
+        if isinstance(url, str):
+            joiner = self._joiner
+            if joiner is None or joiner.base is not self._base_url:
+                joiner = self._joiner = PlainPathJoiner(self._base_url)
+            joined = joiner.join(url)
+            if joined is not None:
+                return joined
+        merged: URL = super()._merge_url(url)  # type: ignore[misc]
+        return merged
+
+    @property
+    def cookies(self) -> httpx.Cookies:
+        return self._cookies
+
+    @cookies.setter
+    def cookies(self, cookies: Any) -> None:
+        self._cookies = skip_cookie_less(httpx.Cookies(cookies))
 
     def _setup(
         self,
@@ -335,6 +361,7 @@ class PrefectHttpxAsyncClient(_SendLoopShell, httpx.AsyncClient):
         base_url = kwargs.pop("base_url", "")
         super().__init__(*args, **kwargs)
         self._base_url = _base_url_of(base_url)
+        self._cookies = skip_cookie_less(self._cookies)
         self._setup(
             settings=settings,
             retry_policy=retry_policy,
@@ -535,6 +562,7 @@ class PrefectHttpxSyncClient(_SendLoopShell, httpx.Client):
         base_url = kwargs.pop("base_url", "")
         super().__init__(*args, **kwargs)
         self._base_url = _base_url_of(base_url)
+        self._cookies = skip_cookie_less(self._cookies)
         self._timer: _SyncTimer = _RealTimer()
         self._setup(
             settings=settings,
