@@ -56,7 +56,6 @@ __all__ = [
     "SendLoop",
     "Sleep",
     "Transmit",
-    "advance",
 ]
 
 logger = logging.getLogger("prefect_trio_client.client")
@@ -108,14 +107,6 @@ class Done(Generic[T]):
     """A loop has finished with `value`."""
 
     value: T
-
-
-def advance(loop: Generator[Action, Any, T], result: Any) -> Action | Done[T]:
-    """Send `result` (None to start) into a loop: its next action, or `Done`."""
-    try:
-        return loop.send(result)
-    except StopIteration as stop:
-        return Done(stop.value)
 
 
 Outcome = httpx.Response | httpx.TransportError

@@ -31,7 +31,6 @@ import threading
 import time
 import uuid
 from collections.abc import Generator
-from contextlib import closing
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
@@ -58,13 +57,11 @@ from prefect_trio_client._send_loop import (
     Acquire,
     Action,
     Discard,
-    Done,
     OnRetry,
     RefreshCsrf,
     SendLoop,
     Sleep,
     Transmit,
-    advance,
 )
 from prefect_trio_client._send_loop import RetryEvent as RetryEvent
 from prefect_trio_client._tls import use_shared_ssl_context
@@ -106,6 +103,10 @@ class _RedactedUrls(logging.Filter):
 if not any(isinstance(f, _RedactedUrls) for f in logging.getLogger("httpx").filters):
     logging.getLogger("httpx").addFilter(_RedactedUrls())
 T = TypeVar("T")
+#: Whether this httpx sends through the step our auth shortcut calls (0.27 to 0.29 do).
+_SKIP_EMPTY_AUTH_FLOW = all(
+    hasattr(client, "_send_handling_redirects") for client in (httpx.AsyncClient, httpx.Client)
+)
 #: Marks "use the settings" for the ``backpressure`` keyword.
 _FROM_SETTINGS: Any = object()
 
@@ -400,11 +401,17 @@ class PrefectHttpxAsyncClient(_SendLoopShell, httpx.AsyncClient):
         return response
 
     async def _drive(self, call: Generator[Action, Any, T], options: dict[str, Any]) -> T:
-        with closing(call):  # a cancelled call gives its backpressure slot back
-            step = advance(call, None)
-            while not isinstance(step, Done):
-                step = advance(call, await self._perform(step, options))
-            return step.value
+        try:
+            outcome: Any = None
+            while True:
+                try:
+                    step = call.send(outcome)
+                except StopIteration as done:
+                    result: T = done.value
+                    return result
+                outcome = await self._perform(step, options)
+        finally:
+            call.close()  # a cancelled call gives its backpressure slot back
 
     async def _perform(self, action: Action, options: dict[str, Any]) -> Any:
         if isinstance(action, Transmit):
@@ -418,6 +425,23 @@ class PrefectHttpxAsyncClient(_SendLoopShell, httpx.AsyncClient):
         else:
             await self._refresh_csrf(action)
         return None
+
+    async def _send_handling_auth(
+        self,
+        request: httpx.Request,
+        auth: httpx.Auth,
+        follow_redirects: bool,
+        history: list[httpx.Response],
+    ) -> httpx.Response:
+        # httpx's hook for auth flows: without auth, the flow sends the request once, as is.
+        if type(auth) is httpx.Auth and _SKIP_EMPTY_AUTH_FLOW:
+            return await self._send_handling_redirects(
+                request, follow_redirects=follow_redirects, history=history
+            )
+        response: httpx.Response = await super()._send_handling_auth(
+            request, auth=auth, follow_redirects=follow_redirects, history=history
+        )
+        return response
 
     async def _transmit(
         self, request: httpx.Request, options: dict[str, Any]
@@ -595,11 +619,17 @@ class PrefectHttpxSyncClient(_SendLoopShell, httpx.Client):
         return response
 
     def _drive(self, call: Generator[Action, Any, T], options: dict[str, Any]) -> T:
-        with closing(call):
-            step = advance(call, None)
-            while not isinstance(step, Done):
-                step = advance(call, self._perform(step, options))
-            return step.value
+        try:
+            outcome: Any = None
+            while True:
+                try:
+                    step = call.send(outcome)
+                except StopIteration as done:
+                    result: T = done.value
+                    return result
+                outcome = self._perform(step, options)
+        finally:
+            call.close()
 
     def _perform(self, action: Action, options: dict[str, Any]) -> Any:
         if isinstance(action, Transmit):
@@ -613,6 +643,23 @@ class PrefectHttpxSyncClient(_SendLoopShell, httpx.Client):
         else:
             self._refresh_csrf(action)
         return None
+
+    def _send_handling_auth(
+        self,
+        request: httpx.Request,
+        auth: httpx.Auth,
+        follow_redirects: bool,
+        history: list[httpx.Response],
+    ) -> httpx.Response:
+        # As `PrefectHttpxAsyncClient._send_handling_auth`.
+        if type(auth) is httpx.Auth and _SKIP_EMPTY_AUTH_FLOW:
+            return self._send_handling_redirects(
+                request, follow_redirects=follow_redirects, history=history
+            )
+        response: httpx.Response = super()._send_handling_auth(
+            request, auth=auth, follow_redirects=follow_redirects, history=history
+        )
+        return response
 
     def _transmit(
         self, request: httpx.Request, options: dict[str, Any]

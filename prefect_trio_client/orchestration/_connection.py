@@ -28,6 +28,7 @@ from prefect_trio_client.exceptions import ServerVersionError, SettingsError
 from prefect_trio_client.lifespan import ASGIApp
 
 if TYPE_CHECKING:
+    from prefect_trio_client.orchestration._plan import Request
     from prefect_trio_client.settings import ClientSettings
 
 __all__ = [
@@ -309,11 +310,28 @@ class ClientBase(Generic[HttpT]):
         if self._entered:
             raise RuntimeError(f"this {name} is already open")
 
-    def _build(self, method: str, path: str, **kwargs: Any) -> httpx.Request:
+    def _build(self, request: Request) -> httpx.Request:
+        """The HTTP request of a plan's `Request`, with this client's URL and headers."""
         if not self._entered:
             name = type(self).__name__
             raise RuntimeError(f"open the client first: use the {name} as a context manager")
-        return self._http.build_request(method, path, **kwargs)
+        if request.content is None:
+            return self._http.build_request(
+                request.method,
+                request.path,
+                json=request.json,
+                params=request.params,
+                extensions=request.http_extensions(),
+            )
+        built = self._http.build_request(
+            request.method,
+            request.path,
+            content=request.content,
+            params=request.params,
+            extensions=request.http_extensions(),
+        )
+        built.headers.setdefault("Content-Type", "application/json")  # as httpx's json=
+        return built
 
 
 #: Keyword arguments that make a client's transport its own: such a client does not share.

@@ -30,6 +30,7 @@ JSON has no such numbers, and they would reach the server as ``null``.
 """
 
 import enum
+import functools
 import math
 from collections.abc import Callable, Mapping
 from datetime import date, datetime, time, timedelta, timezone
@@ -553,10 +554,16 @@ class State(PrefectBaseModel):
 
     def to_state_create(self) -> "StateCreate":
         """The ``StateCreate`` that proposes this state (see ``StateCreate.from_state``)."""
-        # actions imports this module, so the import has to wait until it is needed.
-        from prefect_trio_client.schemas.actions import StateCreate  # noqa: PLC0415
+        return _state_create().from_state(self)
 
-        return StateCreate.from_state(self)
+
+@functools.cache
+def _state_create() -> type["StateCreate"]:
+    """``StateCreate``, imported once (an import statement costs more than a proposal's
+    other steps); actions imports this module, so the import waits until it is needed."""
+    from prefect_trio_client.schemas.actions import StateCreate  # noqa: PLC0415
+
+    return StateCreate
 
 
 # --------------------------------------------------------------------------- runs
