@@ -132,6 +132,8 @@ class Retry:
 
 
 RetryDecision = Deliver | Retry
+# Most answers are final: one decision (immutable) serves them all.
+_FINAL = Deliver("final")
 
 
 @dataclass(frozen=True)
@@ -222,7 +224,7 @@ class RetryPolicy:
         headers = headers or {}
         if exception is not None:
             if not self.is_retryable_exception(exception, has_connected=has_connected):
-                return Deliver("final")
+                return _FINAL
             if not safe_to_resend and isinstance(exception, OUTCOME_UNKNOWN_EXCEPTIONS):
                 return Deliver("outcome unknown", f"{type(exception).__name__} after sending")
             counted = True
@@ -230,7 +232,7 @@ class RetryPolicy:
             retry_after = None
         else:
             if status_code not in self.retry_codes:
-                return Deliver("final")
+                return _FINAL
             if not safe_to_resend and status_code in OUTCOME_UNKNOWN_STATUSES:
                 return Deliver("outcome unknown", f"status {status_code} after sending")
             maintenance = headers.get(MAINTENANCE_HEADER, "").lower() == "true"

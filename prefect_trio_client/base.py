@@ -230,6 +230,11 @@ class _SendLoopShell:
         merged: URL = super()._merge_url(url)  # type: ignore[misc]
         return merged
 
+    def _merge_headers(self, headers: Any = None) -> Any:
+        if headers is None:
+            return self.headers  # unchanged: the request copies them (httpx.Request does)
+        return super()._merge_headers(headers)  # type: ignore[misc]
+
     @property
     def cookies(self) -> httpx.Cookies:
         return self._cookies

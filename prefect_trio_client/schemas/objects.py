@@ -229,9 +229,12 @@ class SparseBaseModel(PrefectBaseModel):
     ) -> dict[str, Any]:
         data: dict[str, Any] = handler(self)
         given = self.model_fields_set
+        names, rows = _optional_fields(type(self))
+        if given >= names:
+            return data  # every optional field was given: all are sent
         values = self.__dict__
         by_alias = info.by_alias
-        for name, alias, default, factory in _optional_fields(type(self)):
+        for name, alias, default, factory in rows:
             if name in given or name not in values:
                 continue
             key = alias if by_alias else name
@@ -240,12 +243,14 @@ class SparseBaseModel(PrefectBaseModel):
         return data
 
 
-#: Per sparse model class: (name, key by alias, default, default factory) of each field
-#: that is not required, worked out once (pydantic's field info is slow to ask per dump).
-_OPTIONAL_FIELDS: dict[type[BaseModel], tuple[tuple[str, str, Any, Any], ...]] = {}
+_Row = tuple[str, str, Any, Any]
+#: Per sparse model class: the names of the fields that are not required, and for each
+#: (name, key by alias, default, default factory), worked out once (pydantic's field
+#: info is slow to ask per dump).
+_OPTIONAL_FIELDS: dict[type[BaseModel], tuple[frozenset[str], tuple[_Row, ...]]] = {}
 
 
-def _optional_fields(cls: type[BaseModel]) -> tuple[tuple[str, str, Any, Any], ...]:
+def _optional_fields(cls: type[BaseModel]) -> tuple[frozenset[str], tuple[_Row, ...]]:
     fields = _OPTIONAL_FIELDS.get(cls)
     if fields is None:
         rows = []
@@ -259,7 +264,8 @@ def _optional_fields(cls: type[BaseModel]) -> tuple[tuple[str, str, Any, Any], .
                 factory = _factory_of(field)
             # `get_default` returns a deep copy of a plain default: equal to the default.
             rows.append((name, alias, field.default, factory))
-        fields = _OPTIONAL_FIELDS[cls] = tuple(rows)
+        names = frozenset(row[0] for row in rows)
+        fields = _OPTIONAL_FIELDS[cls] = (names, tuple(rows))
     return fields
 
 
@@ -319,7 +325,7 @@ def _sendable(value: Any) -> bool:
     else:
         return True
     for item in values:  # noqa: SIM110 (a loop: `all` of a generator is slower here)
-        if not _sendable(item):
+        if type(item) not in _SENDABLE_TYPES and not _sendable(item):
             return False
     return True
 
