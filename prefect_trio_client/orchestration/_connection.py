@@ -330,8 +330,18 @@ class ClientBase(Generic[HttpT]):
             params=request.params,
             extensions=request.http_extensions(),
         )
-        built.headers.setdefault("Content-Type", "application/json")  # as httpx's json=
+        _json_content_type(built.headers)
         return built
+
+
+def _json_content_type(headers: httpx.Headers) -> None:
+    """``Content-Type: application/json`` unless the client's headers name a type, as
+    httpx's ``json=`` sets it (a scan of the raw headers: ``setdefault`` on new httpx
+    headers decodes all of them first, and looks up by raising KeyError)."""
+    for name, _ in headers.raw:
+        if name.lower() == b"content-type":
+            return
+    headers["Content-Type"] = "application/json"
 
 
 #: Keyword arguments that make a client's transport its own: such a client does not share.

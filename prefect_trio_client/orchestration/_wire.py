@@ -59,6 +59,8 @@ def segment(value: str | UUID) -> str:
         ValueError: The segment is empty (the path would address another endpoint).
     """
     text = str(value)
+    if type(value) is UUID:
+        return text  # hex digits and dashes
     if _UNRESERVED.fullmatch(text) is not None and text not in (".", ".."):
         return text  # nothing to escape (ids, most names): what `quote` would return
     if not text:
@@ -187,6 +189,10 @@ def _name(kind: Any) -> str:
 
 def parse_as(kind: type[T], response: httpx.Response, expected: str | None = None) -> T:
     """The body validated as `kind` (any type pydantic knows).
+
+    The bytes go straight to pydantic's JSON validator (no dict of the whole body is built
+    first); a body it refuses is decoded and validated again the slow way, so every error
+    is the one ``response.json()`` and Python validation give.
 
     Raises:
         ResponseDecodeError: The body is not JSON, or not a `kind`.

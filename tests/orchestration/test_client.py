@@ -93,6 +93,14 @@ async def test_a_proposal_is_sent_as_the_json_its_model_dumps(kind: ClientKind) 
     assert request.headers["content-length"] == str(len(request.content))
 
 
+async def test_a_content_type_the_client_sets_is_kept_for_a_proposal(kind: ClientKind) -> None:
+    script = Script([orchestration("ACCEPT")])
+    async with make_client(kind, script) as client:
+        client.httpx_client.headers["Content-Type"] = "application/vnd.test+json"
+        await call(client, "set_flow_run_state", RUN_ID, states.Running())
+    assert script.requests[0].headers.get_list("content-type") == ["application/vnd.test+json"]
+
+
 async def test_propose_state_abort_raises_with_the_reason(kind: ClientKind) -> None:
     script = Script([orchestration("ABORT", None, reason="This run is in a RUNNING state.")])
     async with make_client(kind, script) as client:
