@@ -95,6 +95,16 @@ class CsrfTokenCache:
         self._set_expiration: datetime | None = None
         self.fetches = 0
 
+    @property
+    def client_id(self) -> uuid.UUID:
+        """The id the server keeps this client's token under."""
+        return self._client_id
+
+    @client_id.setter
+    def client_id(self, client_id: uuid.UUID) -> None:
+        self._client_id = client_id
+        self._client_text = str(client_id)  # sent with every change request
+
     def needs_fetch(self, now: float) -> bool:
         if self._set_expiration is not None:  # given as a wall-clock time: place it once
             seconds = (self._set_expiration - datetime.now(timezone.utc)).total_seconds()
@@ -152,7 +162,7 @@ class CsrfTokenCache:
     def apply(self, request: httpx.Request) -> None:
         if self.enabled and self.token is not None:
             request.headers[TOKEN_HEADER] = self.token
-            request.headers[CLIENT_HEADER] = str(self.client_id)
+            request.headers[CLIENT_HEADER] = self._client_text
         else:
             request.headers.pop(TOKEN_HEADER, None)
             request.headers.pop(CLIENT_HEADER, None)

@@ -132,6 +132,8 @@ class Retry:
 
 
 RetryDecision = Deliver | Retry
+# Most answers are final: one decision (immutable) serves them all.
+_FINAL = Deliver("final")
 
 
 @dataclass(frozen=True)
@@ -203,7 +205,7 @@ class RetryPolicy:
         state: RetryState,
         *,
         now: float,
-        wall_now: datetime,
+        wall_now: datetime | None = None,
         status_code: int | None = None,
         headers: Mapping[str, str] | None = None,
         exception: BaseException | None = None,
@@ -213,6 +215,8 @@ class RetryPolicy:
         """Decide what follows an attempt; updates `state`'s counters.
 
         Pass either `status_code` (and `headers`) for a response, or `exception`.
+        `wall_now` (timezone-aware) resolves a Retry-After HTTP-date; by default the
+        current UTC time, read only when a Retry-After is there to resolve.
         `safe_to_resend` is False for a request the server does not dedupe: it is not
         sent again once it may have been applied (an answer lost after it was sent).
         """
@@ -220,7 +224,7 @@ class RetryPolicy:
         headers = headers or {}
         if exception is not None:
             if not self.is_retryable_exception(exception, has_connected=has_connected):
-                return Deliver("final")
+                return _FINAL
             if not safe_to_resend and isinstance(exception, OUTCOME_UNKNOWN_EXCEPTIONS):
                 return Deliver("outcome unknown", f"{type(exception).__name__} after sending")
             counted = True
@@ -228,14 +232,19 @@ class RetryPolicy:
             retry_after = None
         else:
             if status_code not in self.retry_codes:
-                return Deliver("final")
+                return _FINAL
             if not safe_to_resend and status_code in OUTCOME_UNKNOWN_STATUSES:
                 return Deliver("outcome unknown", f"status {status_code} after sending")
             maintenance = headers.get(MAINTENANCE_HEADER, "").lower() == "true"
             counted = not maintenance and status_code not in OVERLOAD_STATUSES
             why = f"status {status_code}" + (" (server maintenance)" if maintenance else "")
             raw = headers.get("Retry-After")
-            retry_after = None if raw is None else parse_retry_after(raw, now=wall_now)
+            if raw is None:
+                retry_after = None
+            else:
+                if wall_now is None:
+                    wall_now = datetime.now(timezone.utc)
+                retry_after = parse_retry_after(raw, now=wall_now)
 
         if counted:
             state.counted_failures += 1

@@ -56,7 +56,6 @@ __all__ = [
     "SendLoop",
     "Sleep",
     "Transmit",
-    "advance",
 ]
 
 logger = logging.getLogger("prefect_trio_client.client")
@@ -108,14 +107,6 @@ class Done(Generic[T]):
     """A loop has finished with `value`."""
 
     value: T
-
-
-def advance(loop: Generator[Action, Any, T], result: Any) -> Action | Done[T]:
-    """Send `result` (None to start) into a loop: its next action, or `Done`."""
-    try:
-        return loop.send(result)
-    except StopIteration as stop:
-        return Done(stop.value)
 
 
 Outcome = httpx.Response | httpx.TransportError
@@ -200,41 +191,49 @@ class SendLoop:
 
     def call(self, request: httpx.Request, *, deadline: float | None = None) -> Call:
         """The loop of one request; `deadline` is the parent call's (CSRF fetches)."""
-        state = self._start(request, deadline)
-        request.headers.update(attribution_headers())
+        # The clock is read once per step between two actions (nothing waits in between).
+        started = self.clock()
+        state = self._start(request, deadline, started)
+        attribution = attribution_headers()
+        if attribution:
+            request.headers.update(attribution)
         resendable = safe_to_resend(request)
+        now: float | None = started
         if self.csrf.wants_headers(request.method):
-            if self.csrf.needs_fetch(self.clock()):
+            if self.csrf.needs_fetch(started):
                 yield RefreshCsrf(None, state.deadline)
+                now = None
             self.csrf.apply(request)
         csrf_refreshes = 0
         last: Outcome | None = None
         while True:
-            outcome, waited_out = yield from self._attempt(request, state, last)
+            outcome, waited_out, now = yield from self._attempt(request, state, last, now)
             if waited_out:  # the deadline passed while waiting for a slot
                 if isinstance(outcome, httpx.TransportError):
                     raise outcome
                 return _delivered(outcome, state)
             if isinstance(outcome, httpx.TransportError):
-                decision = self._decide(request, state, outcome, resendable)
+                decision = self._decide(request, state, outcome, resendable, now)
                 if isinstance(decision, Deliver):
                     raise _delivered_error(request, outcome, decision)
             else:
                 self.has_connected = True
-                stale = request.headers.get("Prefect-Csrf-Token")
                 if (
-                    self.csrf.wants_headers(request.method)
+                    outcome.status_code == 403
+                    and self.csrf.wants_headers(request.method)
                     and csrf_refreshes < _MAX_CSRF_REFRESHES
                     and is_csrf_rejection(outcome.status_code, response_detail(outcome))
                 ):
                     # A stale or missing token: refresh (once for everyone), re-send now.
+                    stale = request.headers.get("Prefect-Csrf-Token")
                     csrf_refreshes += 1
                     yield Discard(outcome)
                     self.csrf.invalidate(stale)
                     yield RefreshCsrf(stale, state.deadline)
                     self.csrf.apply(request)
+                    now = None
                     continue
-                decision = self._decide(request, state, outcome, resendable)
+                decision = self._decide(request, state, outcome, resendable, now)
                 if isinstance(decision, Deliver):
                     if decision.reason == "outcome unknown":
                         outcome.extensions[NOTE_EXTENSION] = _unknown_note(decision)
@@ -242,6 +241,7 @@ class SendLoop:
                 yield Discard(outcome)
             last = outcome
             yield Sleep(decision.delay)
+            now = None
 
     def fetch_csrf(
         self, deadline: float, build_request: Callable[..., httpx.Request]
@@ -258,7 +258,7 @@ class SendLoop:
         response.raise_for_status()
         self.csrf.accept(response.json(), now=self.clock())
 
-    def _start(self, request: httpx.Request, deadline: float | None) -> RetryState:
+    def _start(self, request: httpx.Request, deadline: float | None, now: float) -> RetryState:
         timeout = request.extensions.get(RETRY_TIMEOUT_EXTENSION)
         if timeout is not None and not (
             isinstance(timeout, int | float) and not isinstance(timeout, bool) and timeout > 0
@@ -267,32 +267,38 @@ class SendLoop:
                 f"the {RETRY_TIMEOUT_EXTENSION!r} request extension must be a positive "
                 f"number of seconds, got {timeout!r}"
             )
-        state = self.policy.start(self.clock(), timeout=timeout)
+        state = self.policy.start(now, timeout=timeout)
         if deadline is not None:
             state.deadline = min(state.deadline, deadline)
         return state
 
     def _attempt(
-        self, request: httpx.Request, state: RetryState, last: Outcome | None
-    ) -> Generator[Action, Any, tuple[Outcome, bool]]:
+        self, request: httpx.Request, state: RetryState, last: Outcome | None, now: float | None
+    ) -> Generator[Action, Any, tuple[Outcome, bool, float | None]]:
         """Send once, holding a backpressure slot. Returns the outcome and False, or, when
         the deadline passes while waiting for a slot, the last outcome (or a
-        `httpx.PoolTimeout`) and True."""
+        `httpx.PoolTimeout`) and True; and the clock's reading after it (None if stale).
+
+        `now` is the clock's reading if nothing waited since it was taken, else None."""
         slot: Slot | None = None
         signal = Signal.DROPPED
+        if now is None:
+            now = self.clock()
         gate = self.limit.gate_until if self.limit is not None else self.gate_until
-        wait = gate - self.clock()  # read once: a real clock may pass the gate meanwhile
+        wait = gate - now  # read once: a real clock may pass the gate meanwhile
         if wait > 0:
             # A server said 429 with Retry-After: nobody sends until then.
             if gate > state.deadline:
-                return _deadline_while_waiting(request, state, None, last), True
+                return _deadline_while_waiting(request, state, None, last), True, now
             yield Sleep(wait)
+            now = self.clock()
         if self.limit is not None:
-            slot = self.limit.try_acquire(self.clock())
+            slot = self.limit.try_acquire(now)
             if slot is None:
                 slot = yield Acquire(self.limit, state.deadline)
                 if slot is None:
-                    return _deadline_while_waiting(request, state, self.limit, last), True
+                    return _deadline_while_waiting(request, state, self.limit, last), True, None
+        after: float | None = None
         try:
             outcome: Outcome = yield Transmit(request)
             if isinstance(outcome, httpx.Response):
@@ -302,12 +308,13 @@ class SendLoop:
                 signal = Signal.OVERLOAD if overloaded else Signal.OK
                 if outcome.status_code == 429:
                     self._close_gate(outcome)
-            return outcome, False
         finally:
             if slot is not None and self.limit is not None:
                 # Only a success's latency is compared per endpoint: name it only then.
                 route = route_of(request) if signal is Signal.OK else ""
-                self.limit.release(slot, signal, self.clock(), route)
+                after = self.clock()
+                self.limit.release(slot, signal, after, route)
+        return outcome, False, after
 
     def _close_gate(self, response: httpx.Response) -> None:
         """After a 429 with Retry-After, hold every new request of the client until then."""
@@ -329,25 +336,29 @@ class SendLoop:
         state: RetryState,
         outcome: Outcome,
         resendable: bool,
+        now: float | None = None,
     ) -> Deliver | Retry:
+        """The policy's decision; `now` is the clock's reading if it is still current."""
         response = outcome if isinstance(outcome, httpx.Response) else None
         exception = outcome if isinstance(outcome, httpx.TransportError) else None
         decision = self.policy.decide(
             state,
-            now=self.clock(),
-            wall_now=datetime.now(timezone.utc),
+            now=self.clock() if now is None else now,
             status_code=None if response is None else response.status_code,
             headers=None if response is None else response.headers,
             exception=exception,
             has_connected=self.has_connected,
             safe_to_resend=resendable,
         )
-        url = loggable_url(request)
         if isinstance(decision, Retry):
-            self._log_retry(request, url, state, decision, response, exception)
+            self._log_retry(request, loggable_url(request), state, decision, response, exception)
         elif decision.reason != "final":
             logger.debug(
-                "%s %s: giving up, %s: %s", request.method, url, decision.reason, decision.detail
+                "%s %s: giving up, %s: %s",
+                request.method,
+                loggable_url(request),
+                decision.reason,
+                decision.detail,
             )
         return decision
 
@@ -394,9 +405,13 @@ class SendLoop:
 
 
 def _delivered(response: httpx.Response, state: RetryState) -> PrefectResponse:
-    prefect_response = PrefectResponse.from_httpx_response(response)
-    prefect_response.attempts = state.attempts
-    return prefect_response
+    # The loop owns the response: it becomes a PrefectResponse in place (no copy, and
+    # the stream that records `elapsed` when it closes records it on this object).
+    if not isinstance(response, PrefectResponse):
+        response.__class__ = PrefectResponse
+    assert isinstance(response, PrefectResponse)
+    response.attempts = state.attempts
+    return response
 
 
 def _unknown_note(decision: Deliver) -> str:

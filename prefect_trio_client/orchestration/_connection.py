@@ -30,6 +30,7 @@ from prefect_trio_client.exceptions import ServerVersionError, SettingsError
 from prefect_trio_client.lifespan import ASGIApp
 
 if TYPE_CHECKING:
+    from prefect_trio_client.orchestration._plan import Request
     from prefect_trio_client.settings import ClientSettings
 
 __all__ = [
@@ -332,11 +333,38 @@ class ClientBase(Generic[HttpT]):
         if self._entered:
             raise RuntimeError(f"this {name} is already open")
 
-    def _build(self, method: str, path: str, **kwargs: Any) -> httpx.Request:
+    def _build(self, request: Request) -> httpx.Request:
+        """The HTTP request of a plan's `Request`, with this client's URL and headers."""
         if not self._entered:
             name = type(self).__name__
             raise RuntimeError(f"open the client first: use the {name} as a context manager")
-        return self._http.build_request(method, path, **kwargs)
+        if request.content is None:
+            return self._http.build_request(
+                request.method,
+                request.path,
+                json=request.json,
+                params=request.params,
+                extensions=request.http_extensions(),
+            )
+        built = self._http.build_request(
+            request.method,
+            request.path,
+            content=request.content,
+            params=request.params,
+            extensions=request.http_extensions(),
+        )
+        _json_content_type(built.headers)
+        return built
+
+
+def _json_content_type(headers: httpx.Headers) -> None:
+    """``Content-Type: application/json`` unless the client's headers name a type, as
+    httpx's ``json=`` sets it (a scan of the raw headers: ``setdefault`` on new httpx
+    headers decodes all of them first, and looks up by raising KeyError)."""
+    for name, _ in headers.raw:
+        if name.lower() == b"content-type":
+            return
+    headers["Content-Type"] = "application/json"
 
 
 #: Keyword arguments that make a client's transport its own: such a client does not share.

@@ -51,7 +51,9 @@ P = ParamSpec("P")
 
 @dataclass(frozen=True)
 class Request:
-    """One HTTP request of a plan. `json` must already be JSON-compatible.
+    """One HTTP request of a plan. `json` must already be JSON-compatible; or `content`
+    is the body already serialized as JSON (by a prebuilt pydantic serializer, which
+    skips the dict a ``model_dump`` would build), and `json` is None.
 
     `idempotent` says whether sending the request twice leaves the server as sending it
     once did: then a request whose answer was lost after it was sent may be re-sent.
@@ -65,6 +67,7 @@ class Request:
     params: Mapping[str, Any] | None = None
     extensions: Mapping[str, Any] = field(default_factory=dict)
     idempotent: bool | None = None
+    content: bytes | None = None
 
     @property
     def safe_to_resend(self) -> bool:

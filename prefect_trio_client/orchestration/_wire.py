@@ -12,6 +12,7 @@ are handled once:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import Any, TypeVar
@@ -40,6 +41,7 @@ M = TypeVar("M", bound=BaseModel)
 T = TypeVar("T")
 
 _EXCERPT_CHARS = 200
+_UNRESERVED = re.compile(r"[A-Za-z0-9_.~-]+")
 _MAX_ERRORS_SHOWN = 5
 
 
@@ -57,6 +59,10 @@ def segment(value: str | UUID) -> str:
         ValueError: The segment is empty (the path would address another endpoint).
     """
     text = str(value)
+    if type(value) is UUID:
+        return text  # hex digits and dashes
+    if _UNRESERVED.fullmatch(text) is not None and text not in (".", ".."):
+        return text  # nothing to escape (ids, most names): what `quote` would return
     if not text:
         raise ValueError("a name in a URL path cannot be empty")
     encoded = quote(text, safe="", errors="strict")
@@ -184,12 +190,24 @@ def _name(kind: Any) -> str:
 def parse_as(kind: type[T], response: httpx.Response, expected: str | None = None) -> T:
     """The body validated as `kind` (any type pydantic knows).
 
+    The bytes go straight to pydantic's JSON validator (no dict of the whole body is built
+    first); a body it refuses is decoded and validated again the slow way, so every error
+    is the one ``response.json()`` and Python validation give.
+
     Raises:
         ResponseDecodeError: The body is not JSON, or not a `kind`.
     """
+    adapter = _adapter(kind)
+    try:
+        # The body's bytes straight into the model: no dict of the whole body first.
+        fast: T = adapter.validate_json(response.content)
+    except ValidationError:
+        pass  # said as before: decoded by `decode_json`, then validated from Python
+    else:
+        return fast
     data = decode_json(response)
     try:
-        result: T = _adapter(kind).validate_python(data)
+        result: T = adapter.validate_python(data)
     except ValidationError as exc:
         raise _invalid(response, expected or f"a {_name(kind)}", exc) from exc
     return result

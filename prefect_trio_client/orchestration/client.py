@@ -117,13 +117,7 @@ class PrefectClient(ClientBase[PrefectHttpxAsyncClient], AsyncRunner, Endpoints)
                 await async_registry().release(lease)
 
     async def _send(self, request: Request) -> PrefectResponse:
-        http_request = self._build(
-            request.method,
-            request.path,
-            json=request.json,
-            params=request.params,
-            extensions=request.http_extensions(),
-        )
+        http_request = self._build(request)
         return await self._http.send(http_request)
 
     async def _sleep(self, seconds: float) -> None:

@@ -12,6 +12,8 @@ import math
 from typing import Literal
 from uuid import UUID, uuid4
 
+from pydantic_core import to_json
+
 from prefect_trio_client.exceptions import Abort, StateWaitTimeout
 from prefect_trio_client.orchestration._plan import Plan, Request, Sleep
 from prefect_trio_client.orchestration._wire import parse, url_path
@@ -45,7 +47,7 @@ def _set_state(
     request = Request(
         "POST",
         url_path(kind, run_id, "set_state"),
-        json={"state": proposal.model_dump(mode="json"), "force": force},
+        content=to_json({"state": proposal, "force": force}),  # the models' own serializers
         idempotent=kind == "flow_runs" and not force,
     )
     response = yield request

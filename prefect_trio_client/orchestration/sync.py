@@ -97,13 +97,7 @@ class SyncPrefectClient(ClientBase[PrefectHttpxSyncClient], SyncRunner, Endpoint
                 sync_registry().release(lease)
 
     def _send(self, request: Request) -> PrefectResponse:
-        http_request = self._build(
-            request.method,
-            request.path,
-            json=request.json,
-            params=request.params,
-            extensions=request.http_extensions(),
-        )
+        http_request = self._build(request)
         return self._http.send(http_request)
 
     def _sleep(self, seconds: float) -> None:

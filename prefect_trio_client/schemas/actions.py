@@ -15,6 +15,7 @@ still lets the server pick its default, and ``None`` fails here instead of as a 
 
 import copy
 import re
+from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -196,12 +197,15 @@ def _copied(details: StateDetails) -> StateDetails:
     """
     copied = details.model_copy()  # a new __dict__ (and fields set); the same values
     for name, value in list(copied.__dict__.items()):
-        if isinstance(value, _MUTABLE):
+        if type(value) not in _IMMUTABLE and isinstance(value, _MUTABLE):
             copied.__dict__[name] = copy.deepcopy(value)
     return copied
 
 
 _MUTABLE = (dict, list, set, BaseModel)
+# Values most fields hold, known not to be containers without asking (BaseModel's
+# isinstance check goes through its metaclass, slowly).
+_IMMUTABLE = frozenset({type(None), str, bool, int, float, UUID, datetime})
 
 
 # --------------------------------------------------------------------------- flows and runs

@@ -30,9 +30,10 @@ JSON has no such numbers, and they would reach the server as ``null``.
 """
 
 import enum
+import functools
 import math
 from collections.abc import Callable, Mapping
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, time, timedelta, timezone
 from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar, cast
 from uuid import UUID, uuid4
 from zoneinfo import ZoneInfo
@@ -228,15 +229,48 @@ class SparseBaseModel(PrefectBaseModel):
     ) -> dict[str, Any]:
         data: dict[str, Any] = handler(self)
         given = self.model_fields_set
-        for name, field in type(self).model_fields.items():
-            if name in given or field.is_required():
+        names, rows = _optional_fields(type(self))
+        if given >= names:
+            return data  # every optional field was given: all are sent
+        values = self.__dict__
+        by_alias = info.by_alias
+        for name, alias, default, factory in rows:
+            if name in given or name not in values:
                 continue
-            key = name
-            if info.by_alias:
-                key = field.serialization_alias or field.alias or name
-            if key in data and getattr(self, name) == field.get_default(call_default_factory=True):
+            key = alias if by_alias else name
+            if key in data and values[name] == (default if factory is None else factory()):
                 del data[key]
         return data
+
+
+_Row = tuple[str, str, Any, Any]
+#: Per sparse model class: the names of the fields that are not required, and for each
+#: (name, key by alias, default, default factory), worked out once (pydantic's field
+#: info is slow to ask per dump).
+_OPTIONAL_FIELDS: dict[type[BaseModel], tuple[frozenset[str], tuple[_Row, ...]]] = {}
+
+
+def _optional_fields(cls: type[BaseModel]) -> tuple[frozenset[str], tuple[_Row, ...]]:
+    fields = _OPTIONAL_FIELDS.get(cls)
+    if fields is None:
+        rows = []
+        for name, field in cls.model_fields.items():
+            if field.is_required():
+                continue
+            alias = field.serialization_alias or field.alias or name
+            factory = field.default_factory
+            if factory is not None and getattr(field, "default_factory_takes_data", False):
+                # A factory that reads the validated data: ask pydantic, as before.
+                factory = _factory_of(field)
+            # `get_default` returns a deep copy of a plain default: equal to the default.
+            rows.append((name, alias, field.default, factory))
+        names = frozenset(row[0] for row in rows)
+        fields = _OPTIONAL_FIELDS[cls] = (names, tuple(rows))
+    return fields
+
+
+def _factory_of(field: Any) -> Callable[[], Any]:
+    return lambda: field.get_default(call_default_factory=True)
 
 
 def _unsendable(value: Any, where: str) -> str | None:
@@ -267,6 +301,35 @@ def _unsendable(value: Any, where: str) -> str | None:
     return next((problem for at, item in children if (problem := _unsendable(item, at))), None)
 
 
+_SENDABLE_TYPES = frozenset(
+    {str, int, bool, type(None), bytes, UUID, datetime, timedelta, date, time}
+)
+
+
+def _sendable(value: Any) -> bool:
+    """Whether `_unsendable` finds nothing in `value` (the fast check; no message)."""
+    kind = type(value)
+    if kind in _SENDABLE_TYPES:
+        return True
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, enum.Enum):
+        return value._name_ in kind.__members__
+    values: Any
+    if isinstance(value, BaseModel):
+        values = value.__dict__.values()  # the fields' values (a missing one is None)
+    elif isinstance(value, Mapping):
+        values = value.values()
+    elif isinstance(value, list | tuple | set | frozenset):
+        values = value
+    else:
+        return True
+    for item in values:  # noqa: SIM110 (a loop: `all` of a generator is slower here)
+        if type(item) not in _SENDABLE_TYPES and not _sendable(item):
+            return False
+    return True
+
+
 class ActionBaseModel(SparseBaseModel):
     """Write models and filters: unknown fields are an error, so typos fail loudly.
 
@@ -280,9 +343,11 @@ class ActionBaseModel(SparseBaseModel):
     @model_validator(mode="after")
     def _only_sendable_values(self) -> "ActionBaseModel":
         for name in type(self).model_fields:
-            problem = _unsendable(getattr(self, name, None), name)
-            if problem is not None:
-                raise ValueError(problem)
+            value = getattr(self, name, None)
+            if not _sendable(value):
+                problem = _unsendable(value, name)
+                if problem is not None:
+                    raise ValueError(problem)
         return self
 
 
@@ -495,10 +560,16 @@ class State(PrefectBaseModel):
 
     def to_state_create(self) -> "StateCreate":
         """The ``StateCreate`` that proposes this state (see ``StateCreate.from_state``)."""
-        # actions imports this module, so the import has to wait until it is needed.
-        from prefect_trio_client.schemas.actions import StateCreate  # noqa: PLC0415
+        return _state_create().from_state(self)
 
-        return StateCreate.from_state(self)
+
+@functools.cache
+def _state_create() -> type["StateCreate"]:
+    """``StateCreate``, imported once (an import statement costs more than a proposal's
+    other steps); actions imports this module, so the import waits until it is needed."""
+    from prefect_trio_client.schemas.actions import StateCreate  # noqa: PLC0415
+
+    return StateCreate
 
 
 # --------------------------------------------------------------------------- runs

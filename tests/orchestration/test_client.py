@@ -72,6 +72,35 @@ async def test_propose_state_waits_then_accepts(kind: ClientKind) -> None:
     assert len(transition_ids) == 3
 
 
+async def test_a_proposal_is_sent_as_the_json_its_model_dumps(kind: ClientKind) -> None:
+    """The body comes from the models' serializers straight to bytes: the same JSON a
+    dump and ``json.dumps`` give, with httpx's JSON headers."""
+    script = Script([orchestration("ACCEPT")])
+    proposed = states.Failed(message="boom \u00e9", data={"rows": [1, 2.5, None]})
+    async with make_client(kind, script) as client:
+        await call(client, "set_flow_run_state", RUN_ID, proposed, force=True)
+    request = script.requests[0]
+    sent = json.loads(request.content)
+    expected = proposed.to_state_create()
+    expected.state_details.flow_run_id = RUN_ID
+    expected.state_details.transition_id = UUID(sent["state"]["state_details"]["transition_id"])
+    assert sent == {"state": expected.model_dump(mode="json"), "force": True}
+    assert (
+        request.content
+        == json.dumps(sent, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
+    )
+    assert request.headers["content-type"] == "application/json"
+    assert request.headers["content-length"] == str(len(request.content))
+
+
+async def test_a_content_type_the_client_sets_is_kept_for_a_proposal(kind: ClientKind) -> None:
+    script = Script([orchestration("ACCEPT")])
+    async with make_client(kind, script) as client:
+        client.httpx_client.headers["Content-Type"] = "application/vnd.test+json"
+        await call(client, "set_flow_run_state", RUN_ID, states.Running())
+    assert script.requests[0].headers.get_list("content-type") == ["application/vnd.test+json"]
+
+
 async def test_propose_state_abort_raises_with_the_reason(kind: ClientKind) -> None:
     script = Script([orchestration("ABORT", None, reason="This run is in a RUNNING state.")])
     async with make_client(kind, script) as client:
