@@ -393,7 +393,12 @@ class Topology:
                 *("server", "start", "--host", "127.0.0.1", "--port", str(port)),
                 "--no-services",
             ],
-            env=self._prefect_env(name),
+            env={
+                **self._prefect_env(name),
+                # Only the first replica registers Prefect's block types at startup: two
+                # inserting the same new rows at once fail on a unique constraint.
+                "PREFECT_SERVER_REGISTER_BLOCKS_ON_START": "true" if index == 0 else "false",
+            },
         )
         if wait:
             self._wait_healthy(name, self.layout.replica_urls[index])
@@ -457,10 +462,7 @@ class Topology:
         self.start_redis()
         self.migrate()
         self._log(f"topology: postgres and redis up, tables created ({_since(started)})")
-        # The first replica alone: each registers Prefect's block types at startup, and
-        # two inserting the same new rows at once fail on a unique constraint.
-        self.start_replica(0)
-        for index in range(1, len(self.layout.ports.replicas)):
+        for index in range(len(self.layout.ports.replicas)):
             self.start_replica(index, wait=False)
         self.start_services()
         for index, url in enumerate(self.layout.replica_urls):
