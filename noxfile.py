@@ -366,7 +366,7 @@ def _prefect_virtualenv(session: nox.Session, requirements: list[str] | None = N
 #: PostgreSQL driver, comes with Prefect).
 TOPOLOGY_REQUIREMENTS = [*PREFECT_SERVER_REQUIREMENTS, "prefect-redis==0.3.0"]
 #: The CI-sized run: lifecycle, then the replica-kill drill with 100 flow runs per client.
-TOPOLOGY_CI = ["--runs", "100"]
+TOPOLOGY_CI = ["--drills", "replica-kill", "--runs", "100"]
 
 
 def _topology_system_packages(session: nox.Session) -> None:
@@ -392,22 +392,24 @@ def topology(session: nox.Session) -> None:
     `prefect server start --no-services` replicas, `prefect server services start` and
     nginx round-robin, all on 127.0.0.1 under a temporary folder and always torn down
     (tests/topology). On it: the interop lifecycle tests through the proxy, then the
-    replica-kill drill (ours on trio and asyncio, and Prefect's client: 200 flow runs at
-    C=32, one replica SIGKILLed 6 s in), whose table is printed.
+    failure drills (tests/topology/drill.py: a replica SIGKILLed, PostgreSQL restarted,
+    Redis restarted, a proxy cutting idle connections), each with ours on trio and asyncio
+    and Prefect's client, 200 flow runs at C=32, the failure once 15% of them were created;
+    the table is printed.
 
-    ``nox -s topology -- --ci`` is the CI size (100 flow runs per drill row); other
-    options after ``--`` go to ``python -m tests.topology run`` (``--runs``,
-    ``--clients trio,asyncio``, ``--kill-after``, ``--keep``, ``--markdown FILE``).
+    ``nox -s topology -- --ci`` is the CI size (the replica-kill drill only, 100 flow runs
+    per row); other options after ``--`` go to ``python -m tests.topology run``
+    (``--drills replica-kill,idle-cut``, ``--runs``, ``--clients trio,asyncio``,
+    ``--fail-at 0.15``, ``--keep``, ``--markdown FILE``).
     """
     _topology_system_packages(session)
     session.install(".", *nox.project.dependency_groups(PYPROJECT, "test"))
     prefect_python = _prefect_virtualenv(session, TOPOLOGY_REQUIREMENTS)
     options = [arg for arg in session.posargs if arg != "--ci"]
-    if len(options) < len(session.posargs):
-        options = [*TOPOLOGY_CI, *options]
+    preset = TOPOLOGY_CI if len(options) < len(session.posargs) else ["--drills", "all"]
     session.run(
         "python",
-        *("-m", "tests.topology", "run", "--lifecycle", "--drill"),
+        *("-m", "tests.topology", "run", "--lifecycle", *preset),
         *("--prefect", str(prefect_python.parent / "prefect")),
         *("--prefect-python", str(prefect_python)),
         *options,

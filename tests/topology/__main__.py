@@ -2,8 +2,9 @@
 
     python -m tests.topology up --prefect .nox/topology-prefect/bin/prefect
         start it, print the URLs, wait for Ctrl-C, tear it down
-    python -m tests.topology run --prefect ... --prefect-python ... [--lifecycle] [--drill]
-        start it, run the interop lifecycle tests and/or the replica-kill drill, tear down;
+    python -m tests.topology run --prefect ... --prefect-python ... [--lifecycle]
+            [--drills replica-kill,postgres-restart,redis-restart,idle-cut | all]
+        start it, run the interop lifecycle tests and/or the failure drills, tear down;
         exit 1 when a test fails or our client lost or duplicated a flow run
 
 Ports come from ``--base-port`` (seven consecutive ports) or are picked free.
@@ -70,7 +71,7 @@ def lifecycle(topology: Topology, pytest_args: list[str]) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tests.topology.drill import DrillOptions, replica_kill_drill
+    from tests.topology.drill import DRILLS, DrillOptions, run_drills
 
     started = time.monotonic()
     failed = 0
@@ -80,16 +81,17 @@ def run(args: argparse.Namespace) -> int:
         _describe(topology)
         if args.lifecycle:
             failed |= lifecycle(topology, args.pytest_args)
-        if args.drill:
+        drills = list(DRILLS) if args.drills == "all" else [d for d in args.drills.split(",") if d]
+        if drills:
             options = DrillOptions(
                 clients=[c for c in args.clients.split(",") if c],
                 runs=args.runs,
                 concurrency=args.concurrency,
-                kill_after=args.kill_after,
+                fail_at=args.fail_at,
                 prefect_python=args.prefect_python,
                 markdown=args.markdown,
             )
-            failed |= replica_kill_drill(topology, options)
+            failed |= run_drills(topology, drills, options)
     print(f"topology: done in {time.monotonic() - started:.0f} s", flush=True)
     return 1 if failed else 0
 
@@ -107,12 +109,14 @@ def main() -> None:
         sub.add_argument("--keep", action="store_true", help="keep the folder (logs) afterwards")
     drive = commands.choices["run"]
     drive.add_argument("--lifecycle", action="store_true", help="the interop lifecycle tests")
-    drive.add_argument("--drill", action="store_true", help="the replica-kill drill")
+    drive.add_argument(
+        "--drills", default="", help="comma-separated, or all (tests/topology/drill.py)"
+    )
     drive.add_argument("--prefect-python", default=None, help="python with prefect: its client")
     drive.add_argument("--clients", default="trio,asyncio,prefect")
     drive.add_argument("--runs", type=int, default=200)
     drive.add_argument("--concurrency", type=int, default=32)
-    drive.add_argument("--kill-after", type=float, default=6.0, help="seconds into a row")
+    drive.add_argument("--fail-at", type=float, default=0.15, help="share of runs created")
     drive.add_argument("--markdown", type=Path, default=None, help="also write the table here")
     drive.add_argument("pytest_args", nargs="*", help="after --: options for pytest")
     args = parser.parse_args()

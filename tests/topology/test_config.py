@@ -94,7 +94,8 @@ def test_drill_table_shows_losses_and_when_the_replica_died() -> None:
         "client": "trio",
         "runs": 200,
         "concurrency": 32,
-        "killed_at_s": 6.1,
+        "drill": "replica-kill",
+        "failed_at_s": 6.1,
         "wall_s": 50.5,
         "lost": 0,
         "duplicates": 0,
@@ -104,6 +105,8 @@ def test_drill_table_shows_losses_and_when_the_replica_died() -> None:
         "status_503": 0,
         "retries": 1,
     }
-    lines = drill_table([row, {**row, "client": "prefect", "killed_at_s": None}])
-    assert lines[2] == "| trio | 200 | 32 | 6.1 | 50.5 | 0 | 0 | 1 | 0 | 1 | 0 | 1 |"
-    assert lines[3].startswith("| prefect | 200 | 32 | - |")
+    lines = drill_table([row, {**row, "client": "prefect", "failed_at_s": None}])
+    assert lines[2] == (
+        "| replica-kill | trio | 200 | 32 | 6.1 | 50.5 | 0 | 0 | 1 | 0 | 1 | 0 | 1 |"
+    )
+    assert lines[3].startswith("| replica-kill | prefect | 200 | 32 | - |")
