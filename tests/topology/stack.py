@@ -216,7 +216,10 @@ class Topology:
         if pid is None:
             return None
         with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(pid, sig)
+            # Only a group this part leads: a pid file outliving its process may name a
+            # pid the kernel has given to someone else since.
+            if os.getpgid(pid) == pid:
+                os.killpg(pid, sig)
         return pid
 
     def _wait_gone(self, name: str, pid: int, timeout: float) -> bool:
