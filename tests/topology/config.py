@@ -264,6 +264,9 @@ http {{
     upstream prefect_api {{
 {upstreams}
         keepalive 64;
+        # Below uvicorn's 5 s: else nginx reuses a connection the replica is closing, the
+        # request meets a reset, the replica is marked down, and a POST is not re-sent.
+        keepalive_timeout 4s;
     }}
 
 {servers}}}

@@ -69,6 +69,7 @@ def test_nginx_round_robins_over_every_replica(layout: Layout) -> None:
     assert "server 127.0.0.1:4455 " in config
     assert "server 127.0.0.1:4456 " in config
     assert "daemon off;" in config
+    assert "keepalive_timeout 4s;" in config  # idle upstream connections: below uvicorn's 5 s
     assert "user " not in config  # not root: no account to switch to
     assert "user postgres;" in nginx_config(replace(layout, run_as="postgres"), Path("/tmp/n"))
 
