@@ -377,17 +377,16 @@ def faults(session: nox.Session) -> None:
         session.run(*command, "--prefect-api-url", server.api_url)
 
 
-def _prefect_virtualenv(session: nox.Session) -> Path:
+def _prefect_virtualenv(session: nox.Session, requirements: list[str] | None = None) -> Path:
     """A virtualenv beside the session's with only Prefect (for its server and its client
-    driver); returns its python."""
+    driver), or with ``requirements`` instead; returns its python."""
+    requirements = requirements or PREFECT_SERVER_REQUIREMENTS
     location = Path(session.virtualenv.location).parent / f"{session.name}-prefect"
     python = location / "bin" / "python"
     if session.venv_backend == "uv":
         base = str(Path(session.bin) / "python")
         session.run("uv", "venv", "--clear", "--quiet", "--python", base, str(location))
-        session.run(
-            "uv", "pip", "install", "--quiet", "--python", str(python), *PREFECT_SERVER_REQUIREMENTS
-        )
+        session.run("uv", "pip", "install", "--quiet", "--python", str(python), *requirements)
     else:
         session.run("python", "-m", "venv", "--clear", str(location))
         session.run(
@@ -396,10 +395,67 @@ def _prefect_virtualenv(session: nox.Session) -> Path:
             "pip",
             "install",
             "--quiet",
-            *PREFECT_SERVER_REQUIREMENTS,
+            *requirements,
             external=True,
         )
     return python
+
+
+# --- issue 16: Prefect's scaled topology ------------------------------------------------
+
+#: Prefect's server with Redis for messaging, caches, ordering and leases: prefect-redis
+#: 0.3.0 needs prefect>=3.7.4 and redis>=8, which Prefect 3.9.1 satisfies (asyncpg, the
+#: PostgreSQL driver, comes with Prefect).
+TOPOLOGY_REQUIREMENTS = [*PREFECT_SERVER_REQUIREMENTS, "prefect-redis==0.3.0"]
+#: The CI-sized run: lifecycle, then the replica-kill drill with 100 flow runs per client.
+TOPOLOGY_CI = ["--drills", "replica-kill", "--runs", "100"]
+
+
+def _topology_system_packages(session: nox.Session) -> None:
+    """apt-get install what the topology needs and this machine lacks (as root only)."""
+    found = {
+        "postgresql": any(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
+        or shutil.which("initdb") is not None,
+        "redis-server": shutil.which("redis-server") is not None,
+        "nginx": shutil.which("nginx") is not None or Path("/usr/sbin/nginx").exists(),
+    }
+    missing = [package for package, present in found.items() if not present]
+    if not missing:
+        return
+    if os.geteuid() != 0 or shutil.which("apt-get") is None:
+        session.error(f"the topology needs {', '.join(missing)}: install them (apt: {missing})")
+    session.run("apt-get", "update", external=True)
+    session.run("apt-get", "install", "-y", "--no-install-recommends", *missing, external=True)
+
+
+@nox.session
+def topology(session: nox.Session) -> None:
+    """Prefect's scaled topology (issue 16): its own PostgreSQL cluster, Redis, two
+    `prefect server start --no-services` replicas, `prefect server services start` and
+    nginx round-robin, all on 127.0.0.1 under a temporary folder and always torn down
+    (tests/topology). On it: the interop lifecycle tests through the proxy, then the
+    failure drills (tests/topology/drill.py: a replica SIGKILLed, PostgreSQL restarted,
+    Redis restarted, a proxy cutting idle connections), each with ours on trio and asyncio
+    and Prefect's client, 200 flow runs at C=32, the failure once 15% of them were created;
+    the table is printed.
+
+    ``nox -s topology -- --ci`` is the CI size (the replica-kill drill only, 100 flow runs
+    per row); other options after ``--`` go to ``python -m tests.topology run``
+    (``--drills replica-kill,idle-cut``, ``--runs``, ``--clients trio,asyncio``,
+    ``--fail-at 0.15``, ``--keep``, ``--markdown FILE``).
+    """
+    _topology_system_packages(session)
+    session.install(".", *nox.project.dependency_groups(PYPROJECT, "test"))
+    prefect_python = _prefect_virtualenv(session, TOPOLOGY_REQUIREMENTS)
+    options = [arg for arg in session.posargs if arg != "--ci"]
+    preset = TOPOLOGY_CI if len(options) < len(session.posargs) else ["--drills", "all"]
+    session.run(
+        "python",
+        *("-m", "tests.topology", "run", "--lifecycle", *preset),
+        *("--prefect", str(prefect_python.parent / "prefect")),
+        *("--prefect-python", str(prefect_python)),
+        *options,
+    )
 
 
 def _free_port() -> int:

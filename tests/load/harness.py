@@ -37,7 +37,11 @@ CLIENTS = ("prefect", "trio", "asyncio")
 
 
 def _client_env(api_url: str, home: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    # Nor PYTHONPATH: a checkout on it (``PYTHONPATH=$PWD``) would put our package beside
+    # Prefect's driver, which refuses to run then.
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith("PREFECT_") and k != "PYTHONPATH"
+    }
     env["PREFECT_API_URL"] = api_url
     env["PREFECT_HOME"] = home
     return env
