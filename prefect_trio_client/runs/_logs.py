@@ -1,12 +1,15 @@
-"""Run logs: a logger bound to a run, and one shipper task per outermost run.
+"""Run logs: a logger bound to a run, and the shipper that sends records to the API.
 
 Records reach the shipper through a logging handler, so they pass the logger's level and
 filters like any record, and also reach the program's own handlers (the console). The
 handler only appends to a bounded queue (a lock and a deque: it is called from worker
-threads too, and never waits for the event loop). The shipper, a task in the outermost
-run's nursery, sends what is queued to ``POST /logs/`` in batches: when a batch is full, at
-every interval, and once more when the run ends. When the API cannot take them, records
-are dropped and counted, with one warning: logging never fails a run.
+threads too, and never waits for the event loop). The shipper's task sends what is queued
+to ``POST /logs/`` in batches, one batch in flight at a time: when a batch is full, at
+every interval, and at once when a run asks for a `flush` (group commit: records that
+arrive while a batch is in flight go in the next one, so concurrent runs that end together
+share requests). One shipper serves every run tree of a program that talks to one API
+(`runs._shared_logs`). When the API cannot take them, records are dropped and counted, with
+one warning: logging never fails a run.
 """
 
 from __future__ import annotations
@@ -42,10 +45,11 @@ _SHIPPER_ATTRIBUTE = "_prefect_trio_client_shipper"
 
 
 class LogShipper:
-    """Batches a run tree's log records to the API from one task (`run`).
+    """Batches log records to the API from one task (`run`).
 
     Args:
-        client: The client the records are sent with.
+        client: A client the records are sent with for the shipper's whole life; else
+            the run trees that use the shipper lend theirs (`join` / `leave`).
         batch_size: Send as soon as this many records wait.
         interval: Send what waits at least this often, in seconds.
         max_queue: Records beyond this many waiting are dropped (and counted).
@@ -54,14 +58,15 @@ class LogShipper:
 
     def __init__(
         self,
-        client: PrefectClient,
+        client: PrefectClient | None = None,
         *,
         batch_size: int = 200,
         interval: float = 2.0,
         max_queue: int = 10_000,
         flush_timeout: float = 10.0,
     ) -> None:
-        self._client = client
+        self._clients: list[PrefectClient] = [] if client is None else [client]
+        self._sending_with: PrefectClient | None = None
         self.batch_size = batch_size
         self.interval = interval
         self.max_queue = max_queue
@@ -72,6 +77,9 @@ class LogShipper:
         self._closed = False
         self._loop_thread: int | None = None
         self._warned = False
+        self._queued = 0  # records ever queued
+        self._settled = 0  # of those, records sent or dropped (the queue is FIFO)
+        self._progress = anyio.Event()  # set (and replaced) whenever a batch settles
         #: Records that never reached the server (a full queue, a failed send, a closed shipper).
         self.dropped = 0
         #: Records the server accepted.
@@ -84,6 +92,7 @@ class LogShipper:
                 self._drop(1, "the log queue is full" if not self._closed else "the run ended")
                 return
             self._queue.append(entry)
+            self._queued += 1
             full = len(self._queue) >= self.batch_size
         if full and threading.get_ident() == self._loop_thread:
             # anyio's Event is not thread-safe: other threads wait for the interval.
@@ -95,6 +104,8 @@ class LogShipper:
         """Send batches until `close`, then flush within `flush_timeout`. Never raises
         (but is cancelled like any task)."""
         self._loop_thread = threading.get_ident()
+        with self._lock:
+            self._closed = False  # a shared shipper may serve again after a close
         task_status.started()
         try:
             while not self._closed:
@@ -110,7 +121,34 @@ class LogShipper:
                 self._closed = True
                 if self._queue:
                     self._drop(len(self._queue), "the API did not take them before the run ended")
+                    self._settled += len(self._queue)
                     self._queue.clear()
+            self._notify()
+
+    async def flush(self) -> None:
+        """Wait until every record queued so far was sent or dropped; it is sent at once
+        (with whatever else waits), not at the next interval."""
+        with self._lock:
+            mark = self._queued
+        while self._settled < mark and not self._closed:
+            progress = self._progress
+            self._wake.set()
+            await progress.wait()
+
+    def join(self, client: PrefectClient) -> None:
+        """Lend `client` for sending (a run tree that uses the shipper)."""
+        self._clients.append(client)
+
+    async def leave(self, client: PrefectClient) -> None:
+        """Take `client` back; if a batch is being sent with it, wait for that send
+        (shielded, within `flush_timeout`): the client closes after this."""
+        self._clients.remove(client)
+        while self._sending_with is client and client not in self._clients:
+            progress = self._progress
+            with anyio.CancelScope(shield=True), anyio.move_on_after(self.flush_timeout):
+                await progress.wait()
+            if not progress.is_set():
+                return
 
     def close(self) -> None:
         """Stop taking records; `run` sends what waits and returns."""
@@ -126,8 +164,15 @@ class LogShipper:
                 ]
             if not batch:
                 return
+            if not self._clients:
+                with self._lock:
+                    self._drop(len(batch), "no run is left to send them with")
+                    self._settled += len(batch)
+                self._notify()
+                return
+            self._sending_with = client = self._clients[0]
             try:
-                await self._client.create_logs(batch)
+                await client.create_logs(batch)
             except Exception as exc:
                 with self._lock:
                     self._drop(len(batch), f"the API refused them ({type(exc).__name__}: {exc})")
@@ -138,7 +183,16 @@ class LogShipper:
                 with self._lock:
                     self._drop(len(batch), "the run was cancelled while they were being sent")
                 raise
-            self.sent += len(batch)
+            else:
+                self.sent += len(batch)
+            finally:
+                self._sending_with = None
+                self._settled += len(batch)
+                self._notify()
+
+    def _notify(self) -> None:
+        self._progress.set()
+        self._progress = anyio.Event()
 
     def _drop(self, count: int, why: str) -> None:
         # Called with the lock held.

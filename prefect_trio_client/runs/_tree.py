@@ -1,5 +1,6 @@
-"""The outermost run: it opens the client (unless one was given) and owns the nursery of
-the log shipper and of the events client; every flow and task under it shares them."""
+"""The outermost run: it opens the client (unless one was given), holds the program's
+shared log shipper and owns the nursery of the events client; every flow and task under
+it shares them."""
 
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ from prefect_trio_client.exceptions import PrefectHTTPStatusError, SettingsError
 from prefect_trio_client.orchestration import get_client
 from prefect_trio_client.runs._context import RunTree, current_run, given_client
 from prefect_trio_client.runs._errors import RunTrackingError
-from prefect_trio_client.runs._logs import LogShipper, install_handler
+from prefect_trio_client.runs._logs import install_handler
+from prefect_trio_client.runs._shared_logs import shared_shipper
 from prefect_trio_client.runs._tree_events import TreeEvents
 
 if TYPE_CHECKING:
@@ -26,9 +28,9 @@ T = TypeVar("T")
 
 
 async def in_run_tree(what: str, body: Callable[[RunTree], Awaitable[T]]) -> T:
-    """Run `body` as an outermost run: with a client and a log shipper, both closed after
-    it (logs flushed first). `body`'s exceptions reach the caller as they are, not inside
-    an exception group of the shipper's nursery.
+    """Run `body` as an outermost run: with a client and the shared log shipper; the run's
+    logs are sent before it returns, then the client is closed. `body`'s exceptions reach
+    the caller as they are, not inside an exception group of the events nursery.
 
     Raises:
         RunTrackingError: The client could not be opened (`what` names the run).
@@ -43,9 +45,8 @@ async def in_run_tree(what: str, body: Callable[[RunTree], Awaitable[T]]) -> T:
                 client = await stack.enter_async_context(get_client())
             except (httpx.TransportError, PrefectHTTPStatusError, SettingsError) as exc:
                 raise unreachable(what, exc) from exc
-        shipper = LogShipper(client)
+        shipper = await stack.enter_async_context(shared_shipper(client))
         async with anyio.create_task_group() as group:
-            await group.start(shipper.run)
             events = TreeEvents(client, group)
             try:
                 outcome = (await body(RunTree(client, shipper, events)),)
@@ -55,7 +56,6 @@ async def in_run_tree(what: str, body: Callable[[RunTree], Awaitable[T]]) -> T:
                 error = exc
             finally:
                 events.close()
-                shipper.close()
     if error is not None:
         raise error
     assert outcome is not None
