@@ -20,7 +20,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, MutableMapping
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import anyio
 import anyio.lowlevel
@@ -31,28 +31,47 @@ from prefect_trio_client.runs._logs import LogShipper
 if TYPE_CHECKING:
     from prefect_trio_client.orchestration.client import PrefectClient
 
-__all__ = ["ShipperApp", "shared_shipper", "shipper_app_for"]
+__all__ = [
+    "LifespanOnlyApp",
+    "PerLoop",
+    "Receive",
+    "Send",
+    "ShipperApp",
+    "shared_shipper",
+    "sharing_key",
+    "shipper_app_for",
+]
 
-_apps: anyio.lowlevel.RunVar[dict[Hashable, ShipperApp]] = anyio.lowlevel.RunVar(
-    "prefect_trio_client.runs.log_shippers"
-)
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 
 
-class ShipperApp:
+class LifespanOnlyApp:
+    """An ASGI app that is only a lifespan: how a per-loop service of the run trees gets
+    the lifespan service's refcounts (`app_lifespan_context`). Subclasses write
+    `lifespan`: receive startup, answer, receive shutdown, answer."""
+
+    what = "service"
+
+    async def __call__(self, scope: MutableMapping[str, Any], receive: Receive, send: Send) -> None:
+        if scope["type"] != "lifespan":
+            raise RuntimeError(f"the {self.what} serves no {scope['type']!r} requests")
+        await self.lifespan(receive, send)
+
+    async def lifespan(self, receive: Receive, send: Send) -> None:
+        raise NotImplementedError
+
+
+class ShipperApp(LifespanOnlyApp):
     """A shipper whose task is an ASGI lifespan: started on ``lifespan.startup``, closed
     (and flushed) on ``lifespan.shutdown``."""
+
+    what = "log shipper"
 
     def __init__(self, shipper: LogShipper) -> None:
         self.shipper = shipper
 
-    async def __call__(
-        self,
-        scope: MutableMapping[str, Any],
-        receive: Callable[[], Awaitable[MutableMapping[str, Any]]],
-        send: Callable[[MutableMapping[str, Any]], Awaitable[None]],
-    ) -> None:
-        if scope["type"] != "lifespan":
-            raise RuntimeError(f"the log shipper serves no {scope['type']!r} requests")
+    async def lifespan(self, receive: Receive, send: Send) -> None:
         await receive()  # lifespan.startup
         async with anyio.create_task_group() as group:
             await group.start(self.shipper.run)
@@ -65,7 +84,10 @@ class ShipperApp:
         return f"<log shipper ({len(self.shipper._clients)} run trees)>"
 
 
-def _key(client: PrefectClient) -> Hashable:
+def sharing_key(client: PrefectClient) -> Hashable:
+    """What run trees must have in common to share a per-loop service: the API
+    connection and the headers (credentials) they send with, or the very client when it
+    shares no connection."""
     connection = getattr(client, "_connection_key", None)
     if connection is None:
         return ("client", id(client))
@@ -73,18 +95,47 @@ def _key(client: PrefectClient) -> Hashable:
     return ("connection", connection, hashlib.sha256(repr(headers).encode()).hexdigest())
 
 
+A = TypeVar("A", bound=LifespanOnlyApp)
+
+
+class PerLoop(Generic[A]):
+    """One app per `sharing_key` in each event loop, forgotten once nobody holds it (the
+    next holder makes a new one)."""
+
+    def __init__(self, name: str) -> None:
+        self._tables: anyio.lowlevel.RunVar[dict[Hashable, A]] = anyio.lowlevel.RunVar(name)
+
+    def _table(self) -> dict[Hashable, A]:
+        try:
+            return self._tables.get()
+        except LookupError:
+            table: dict[Hashable, A] = {}
+            self._tables.set(table)
+            return table
+
+    def get(self, client: PrefectClient, make: Callable[[], A]) -> A:
+        """The app for `client` in this loop, made with `make` if there is none."""
+        table = self._table()
+        key = sharing_key(client)
+        app = table.get(key)
+        if app is None:
+            app = table[key] = make()
+        return app
+
+    def forget(self, client: PrefectClient, app: A) -> None:
+        """`app` is held by nobody now: drop it from the table (if it is still there)."""
+        table = self._table()
+        key = sharing_key(client)
+        if table.get(key) is app:
+            del table[key]
+
+
+_shippers: PerLoop[ShipperApp] = PerLoop("prefect_trio_client.runs.log_shippers")
+
+
 def shipper_app_for(client: PrefectClient) -> ShipperApp:
     """This loop's shipper app for `client`'s API and credentials (made on first use)."""
-    try:
-        apps = _apps.get()
-    except LookupError:
-        apps = {}
-        _apps.set(apps)
-    key = _key(client)
-    app = apps.get(key)
-    if app is None:
-        app = apps[key] = ShipperApp(LogShipper())
-    return app
+    return _shippers.get(client, lambda: ShipperApp(LogShipper()))
 
 
 @asynccontextmanager
@@ -102,5 +153,5 @@ async def shared_shipper(client: PrefectClient) -> AsyncIterator[LogShipper]:
                 await shipper.flush()
     finally:
         await shipper.leave(client)
-        if not shipper._clients and _apps.get().get(_key(client)) is app:
-            del _apps.get()[_key(client)]  # nobody holds it: a new key may be made later
+        if not shipper._clients:
+            _shippers.forget(client, app)

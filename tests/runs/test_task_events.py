@@ -13,6 +13,7 @@ import anyio
 import httpx
 import pytest
 
+from prefect_trio_client.events._client import EventsClient
 from prefect_trio_client.orchestration.client import PrefectClient
 from prefect_trio_client.runs import (
     _tree_events,
@@ -347,3 +348,37 @@ async def test_a_task_run_cancelled_while_waiting_for_tag_slots_is_cancelled(
                 await waits()
     [run] = await task_runs((await only_flow_run("waits")).id)
     assert await state_names(task_run_id=run.id) == ["Pending", "Cancelled"]
+
+
+async def test_concurrent_flow_runs_share_one_events_client(
+    api: EmbeddedAPI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    opened: list[EventsClient] = []
+    enter = EventsClient.__aenter__
+
+    async def counting_enter(self: EventsClient) -> EventsClient:
+        opened.append(self)
+        return await enter(self)
+
+    monkeypatch.setattr(EventsClient, "__aenter__", counting_enter)
+
+    @task
+    async def square(x: int) -> int:
+        return x * x
+
+    @flow(name="fan")
+    async def fan(x: int) -> int:
+        return await square(x)
+
+    client, _ = recorded_client(api)
+    async with client:
+        with use_client(client):
+            async with anyio.create_task_group() as group:
+                for index in range(20):
+                    group.start_soon(fan, index)
+            assert len(opened) == 1  # one websocket for all twenty, as Prefect's engine
+            # the last run out flushed it: every task run is recorded
+            assert len(await client.read_task_runs()) == 20
+            # a later run opens it again (nobody held it)
+            assert await fan(5) == 25
+            assert len(opened) == 2
