@@ -24,6 +24,7 @@ from prefect_trio_client.server._db import Doc
 __all__ = [
     "FLOW_RUN_POLICY_DEFAULTS",
     "STATE_DETAILS_DEFAULTS",
+    "TASK_RUN_BOOKKEEPING",
     "TASK_RUN_POLICY_DEFAULTS",
     "dense",
     "object_doc",
@@ -40,6 +41,17 @@ def _all_defaults(model: type[SparseBaseModel]) -> Doc:
 STATE_DETAILS_DEFAULTS = _all_defaults(StateDetails)
 FLOW_RUN_POLICY_DEFAULTS = _all_defaults(FlowRunPolicy)
 TASK_RUN_POLICY_DEFAULTS = _all_defaults(TaskRunPolicy)
+#: What a task run holds before any state is set on it, however it was created (by
+#: `POST /task_runs/` or by the task-run recorder from events).
+TASK_RUN_BOOKKEEPING: Doc = {
+    "run_count": 0,
+    "flow_run_run_count": 0,
+    "expected_start_time": None,
+    "next_scheduled_start_time": None,
+    "start_time": None,
+    "end_time": None,
+    "total_run_time": 0.0,
+}
 _DEFAULTS: dict[type[SparseBaseModel], Doc] = {
     StateDetails: STATE_DETAILS_DEFAULTS,
     FlowRunPolicy: FLOW_RUN_POLICY_DEFAULTS,

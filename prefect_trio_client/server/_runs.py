@@ -17,7 +17,12 @@ from prefect_trio_client.schemas.actions import FlowRunCreate, StateCreate, Task
 from prefect_trio_client.schemas.objects import State, StateType
 from prefect_trio_client.schemas.responses import SetStateStatus
 from prefect_trio_client.server._db import Doc, Tx, dumps, loads
-from prefect_trio_client.server._docs import TASK_RUN_POLICY_DEFAULTS, dense, state_of
+from prefect_trio_client.server._docs import (
+    TASK_RUN_BOOKKEEPING,
+    TASK_RUN_POLICY_DEFAULTS,
+    dense,
+    state_of,
+)
 from prefect_trio_client.server._errors import INTEGRITY_DETAIL, ApiError, not_found
 from prefect_trio_client.server._events import record_state_change
 from prefect_trio_client.server._http import Reply
@@ -451,13 +456,7 @@ def create_task_run(tx: Tx, body: TaskRunCreate) -> tuple[Doc, bool]:
         },
         "state_type": None,
         "state_name": None,
-        "run_count": 0,
-        "flow_run_run_count": 0,
-        "expected_start_time": None,
-        "next_scheduled_start_time": None,
-        "start_time": None,
-        "end_time": None,
-        "total_run_time": 0.0,
+        **TASK_RUN_BOOKKEEPING,
         "estimated_run_time": 0.0,
         "estimated_start_time_delta": 0.0,
         "state": None,

@@ -29,7 +29,11 @@ from pydantic import ValidationError
 
 from prefect_trio_client.schemas.objects import State, TaskRun
 from prefect_trio_client.server._db import Doc, Tx
-from prefect_trio_client.server._docs import TASK_RUN_POLICY_DEFAULTS, state_doc
+from prefect_trio_client.server._docs import (
+    TASK_RUN_BOOKKEEPING,
+    TASK_RUN_POLICY_DEFAULTS,
+    state_doc,
+)
 from prefect_trio_client.server._tables import FLOW_RUNS, TASK_RUN_STATES, TASK_RUNS
 
 __all__ = ["is_client_task_run_event", "record_task_run_event"]
@@ -46,13 +50,7 @@ _NEW_RUN: Doc = {
     "tags": [],
     "labels": {},
     "task_inputs": {},
-    "run_count": 0,
-    "flow_run_run_count": 0,
-    "expected_start_time": None,
-    "next_scheduled_start_time": None,
-    "start_time": None,
-    "end_time": None,
-    "total_run_time": 0.0,
+    **TASK_RUN_BOOKKEEPING,
 }
 #: Payload fields the recorder never takes from the client (Prefect excludes them too).
 _NOT_FROM_PAYLOAD = frozenset(
