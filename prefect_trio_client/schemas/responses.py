@@ -10,7 +10,7 @@ import enum
 from typing import Annotated, Literal
 from uuid import UUID
 
-from pydantic import BeforeValidator, Field, WrapValidator
+from pydantic import BeforeValidator, Field
 
 from prefect_trio_client.schemas.objects import (
     ConcurrencyLimitWithLeaseResponse,
@@ -22,7 +22,7 @@ from prefect_trio_client.schemas.objects import (
     Seconds,
     State,
     WorkerFlowRunResponse,
-    _lenient,
+    _Lenient,
     _OpenStateType,
 )
 
@@ -62,7 +62,7 @@ class SetStateStatus(str, enum.Enum):
 
 
 # A status a newer server added is kept, not an error (see ``objects``' docstring).
-_OpenSetStateStatus = Annotated[SetStateStatus, WrapValidator(_lenient(SetStateStatus))]
+_OpenSetStateStatus = Annotated[SetStateStatus, _Lenient()]
 
 
 class StateAcceptDetails(PrefectBaseModel):
