@@ -397,19 +397,24 @@ def record(
     return doc
 
 
+_RUNNING = StateType.RUNNING.value
+_NOT_STARTED = frozenset({StateType.SCHEDULED.value, StateType.PENDING.value})
+"""Enum values looked up once: `estimates` runs for every run of a listing's page."""
+
+
 def estimates(run: Mapping[str, Any], now: datetime) -> dict[str, float]:
     """Prefect's computed run fields: run time so far and lateness of the start, in seconds."""
     run_time = float(run.get("total_run_time") or 0.0)
-    state = run.get("state") or {}
-    if run.get("state_type") == StateType.RUNNING.value and state.get("timestamp"):
-        run_time += max((now - parse_iso(state["timestamp"])).total_seconds(), 0.0)
+    state_type = run.get("state_type")
+    if state_type == _RUNNING and (timestamp := (run.get("state") or {}).get("timestamp")):
+        run_time += max((now - parse_iso(timestamp)).total_seconds(), 0.0)
     expected = run.get("expected_start_time")
     start = run.get("start_time")
     delta = 0.0
     if expected is not None:
         if start is not None:
             delta = max((parse_iso(start) - parse_iso(expected)).total_seconds(), 0.0)
-        elif run.get("state_type") in (StateType.SCHEDULED.value, StateType.PENDING.value):
+        elif state_type in _NOT_STARTED:
             delta = max((now - parse_iso(expected)).total_seconds(), 0.0)
     return {"estimated_run_time": run_time, "estimated_start_time_delta": delta}
 

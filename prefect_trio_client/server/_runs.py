@@ -83,9 +83,10 @@ def present_run(tx: Tx, run: Doc) -> Doc:
 
 
 _NUMBER = r"-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?"
+_TOTAL = ',"total_run_time":'
 _ESTIMATED = ',"estimated_run_time":'
 _STORED_TIMES = re.compile(
-    f',"total_run_time":(?P<total>{_NUMBER}){_ESTIMATED}{_NUMBER}'
+    f"{_TOTAL}(?P<total>{_NUMBER}){_ESTIMATED}{_NUMBER}"
     f',"estimated_start_time_delta":{_NUMBER}(?=[,}}])'
 )
 """Where a stored run's text holds the times `estimates` replaces: every run is created with
@@ -101,7 +102,13 @@ def _present_stored_run(tx: Tx, row: Row) -> str:
     other text (the key also in some nested object, another order) is decoded instead.
     """
     text, state_type, expected, start, running_since = row
-    found = _STORED_TIMES.search(text) if text.count(_ESTIMATED) == 1 else None
+    found = None
+    at = text.find(_ESTIMATED)
+    if at >= 0 and text.find(_ESTIMATED, at + 1) < 0:
+        # A match holds the one estimate, so it starts at the last total before it:
+        # matched there, not searched for through the whole text.
+        begin = text.rfind(_TOTAL, 0, at)
+        found = _STORED_TIMES.match(text, begin) if begin >= 0 else None
     if found is None:
         return dumps(present_run(tx, loads(text)))
     total = found["total"]

@@ -31,9 +31,12 @@ def iso(value: datetime) -> str:
 
 def parse_iso(text: str) -> datetime:
     """The instant `iso` wrote (any ISO 8601 text with an offset or a ``Z`` is accepted)."""
-    value = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=timezone.utc)
+    value = datetime.fromisoformat(text.replace("Z", "+00:00"))  # 3.10 reads no "Z"
+    zone = value.tzinfo
+    if zone is timezone.utc:  # what `iso` writes: nothing to convert (listings parse many)
+        return value
+    if zone is None:
+        return value.replace(tzinfo=timezone.utc)
     return value.astimezone(timezone.utc)
 
 
