@@ -115,6 +115,34 @@ def test_prefects_datetime_spellings_are_accepted() -> None:
     assert {DATETIME.validate_python(text) for text in spellings} == {expected}
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "2026-11-22T01:41:03.831014Z",
+        "2026-11-22T01:41:03.831014+00:00",
+        "2026-11-22 01:41:03.831014+00:00",
+        "2026-11-22T02:41:03.831014+01:00",
+        "2026-11-22T01:41:03.831014",  # no offset: UTC, the server's rule
+    ],
+)
+def test_json_text_reads_as_the_same_utc_instant_as_python_text(text: str) -> None:
+    """JSON takes pydantic's native path (issue 12); the instant and its wire form are
+    those of the Python path."""
+    from_json = DATETIME.validate_json(json.dumps(text))
+    assert from_json == DATETIME.validate_python(text)
+    assert from_json.utcoffset() == timedelta(0)
+    assert from_json.tzinfo == timezone.utc
+    assert DATETIME.dump_json(from_json) == b'"2026-11-22T01:41:03.831014Z"'
+
+
+def test_bad_json_text_is_one_error_naming_the_field() -> None:
+    with pytest.raises(ValidationError) as caught:
+        StateDetails.model_validate_json('{"scheduled_time": "tomorrow"}')
+    errors = caught.value.errors()
+    assert [error["loc"][0] for error in errors] == ["scheduled_time"]
+    assert "valid datetime" in errors[0]["msg"]
+
+
 def test_out_of_range_conversion_is_a_validation_error() -> None:
     with pytest.raises(ValidationError, match="out of range"):
         DATETIME.validate_python(datetime(1, 1, 1, tzinfo=timezone(timedelta(hours=1))))
@@ -450,6 +478,39 @@ def test_orchestration_details_need_a_known_type() -> None:
 
 
 # --------------------------------------------------------------------------- values
+
+
+@pytest.mark.parametrize("from_json", [True, False])
+def test_read_models_keep_enum_values_only_a_newer_server_knows(from_json: bool) -> None:
+    data = {"id": str(uuid4()), "type": "AWAITING_APPROVAL", "name": "Awaiting"}
+    state = State.model_validate_json(json.dumps(data)) if from_json else State(**data)
+    assert state.type == "AWAITING_APPROVAL"
+    assert isinstance(state.type, StateType)
+    assert state.model_dump(mode="json")["type"] == "AWAITING_APPROVAL"
+    known = {**data, "type": "FAILED"}
+    state = State.model_validate_json(json.dumps(known)) if from_json else State(**known)
+    assert state.type is StateType.FAILED
+
+
+@pytest.mark.parametrize("bad", ["", 3, None])
+def test_an_invalid_enum_value_gets_the_enums_own_error(bad: object) -> None:
+    with pytest.raises(ValidationError) as caught:
+        State.model_validate_json(json.dumps({"type": bad}))
+    (error,) = caught.value.errors()
+    assert error["loc"] == ("type",)
+    assert error["type"] == "enum"
+    assert error["msg"].startswith("Input should be 'SCHEDULED', 'PENDING',")
+    assert error["msg"].endswith(" or 'CANCELLING'")
+
+
+def test_a_state_from_json_names_itself_from_its_type() -> None:
+    state = State.model_validate_json('{"type": "AWAITING_RETRY", "name": null}')
+    assert state.name == "Awaiting Retry"
+    assert "name" in state.model_fields_set
+    unnamed = State.model_validate_json('{"type": "COMPLETED"}')
+    assert (unnamed.name, "name" in unnamed.model_fields_set) == ("Completed", True)
+    named = State.model_validate_json('{"type": "COMPLETED", "name": "Cached"}')
+    assert named.name == "Cached"
 
 
 def test_labels_null_reads_as_empty() -> None:

@@ -17,7 +17,7 @@ from prefect_trio_client.server import (
     create_app,
     default_database_path,
 )
-from prefect_trio_client.server._db import Database, SchemaTooNew
+from prefect_trio_client.server._db import PAGE_CACHE_KIB, Database, SchemaTooNew
 from prefect_trio_client.server._errors import ApiError
 from prefect_trio_client.server._tables import FLOWS, MIGRATIONS
 from prefect_trio_client.server._time import system_clock
@@ -77,6 +77,18 @@ async def test_schema_is_versioned(tmp_path: Path) -> None:
         (mode,) = connection.execute("PRAGMA journal_mode").fetchone()
     connection.close()
     assert (version, mode) == (len(MIGRATIONS), "wal")
+
+
+async def test_a_file_database_keeps_a_larger_page_cache(tmp_path: Path) -> None:
+    """SQLite's default 2 MiB re-read a listing's pages at 100k runs (issue 12)."""
+    store = Database(tmp_path / "api.db", clock=system_clock)
+    await store.open()
+    try:
+        size = await store.read(lambda tx: tx.rows("PRAGMA cache_size")[0][0])
+    finally:
+        await store.close()
+    assert size == -PAGE_CACHE_KIB
+    assert PAGE_CACHE_KIB > 2000  # more than SQLite's default
 
 
 async def test_a_newer_schema_fails_startup(tmp_path: Path) -> None:
