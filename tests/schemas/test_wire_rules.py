@@ -483,12 +483,14 @@ def test_orchestration_details_need_a_known_type() -> None:
 @pytest.mark.parametrize("from_json", [True, False])
 def test_read_models_keep_enum_values_only_a_newer_server_knows(from_json: bool) -> None:
     data = {"id": str(uuid4()), "type": "AWAITING_APPROVAL", "name": "Awaiting"}
-    state = State.model_validate_json(json.dumps(data)) if from_json else State(**data)
+    state = State.model_validate_json(json.dumps(data)) if from_json else State.model_validate(data)
     assert state.type == "AWAITING_APPROVAL"
     assert isinstance(state.type, StateType)
     assert state.model_dump(mode="json")["type"] == "AWAITING_APPROVAL"
     known = {**data, "type": "FAILED"}
-    state = State.model_validate_json(json.dumps(known)) if from_json else State(**known)
+    state = (
+        State.model_validate_json(json.dumps(known)) if from_json else State.model_validate(known)
+    )
     assert state.type is StateType.FAILED
 
 
