@@ -191,6 +191,9 @@ def bench(session: nox.Session) -> None:
         *("--raw", str(Path(session.create_tmp()) / "bench-side-by-side.json")),
         *side_args,
     )
+    # issue 12, item 3: per-request CPU, ours and bare httpx paired in one process (the
+    # ratio that holds on a shared machine; README, "paired in one process")
+    session.run("python", "-m", "tests.bench.paired_requests")
 
 
 def _split_side_by_side(posargs: list[str]) -> tuple[list[str], list[str]]:

@@ -17,6 +17,7 @@ from pydantic_core import to_json
 from prefect_trio_client.exceptions import Abort, StateWaitTimeout
 from prefect_trio_client.orchestration._plan import Plan, Request, Sleep
 from prefect_trio_client.orchestration._wire import parse, url_path
+from prefect_trio_client.schemas.actions import state_proposal
 from prefect_trio_client.schemas.objects import State
 from prefect_trio_client.schemas.responses import (
     OrchestrationResult,
@@ -37,13 +38,8 @@ WAIT_FLOOR = 0.1
 def _set_state(
     kind: RunCollection, run_id: UUID, state: State, force: bool
 ) -> Plan[OrchestrationResult]:
-    proposal = state.to_state_create()
-    details = proposal.state_details
-    details.transition_id = uuid4()
-    if kind == "flow_runs":
-        details.flow_run_id = run_id
-    else:
-        details.task_run_id = run_id
+    run_field = "flow_run_id" if kind == "flow_runs" else "task_run_id"
+    proposal = state_proposal(state, {"transition_id": uuid4(), run_field: run_id})
     request = Request(
         "POST",
         url_path(kind, run_id, "set_state"),

@@ -47,6 +47,7 @@ from prefect_trio_client.schemas.objects import (
     TaskRunPolicy,
     WorkPoolStorageConfiguration,
     _fill_state_name,
+    _sendable,
 )
 
 __all__ = [
@@ -88,6 +89,7 @@ __all__ = [
     "WorkPoolUpdate",
     "WorkQueueCreate",
     "WorkQueueUpdate",
+    "state_proposal",
 ]
 
 _VARIABLE_NAME = re.compile(r"^[a-z0-9_-]+$")
@@ -206,6 +208,47 @@ _MUTABLE = (dict, list, set, BaseModel)
 # Values most fields hold, known not to be containers without asking (BaseModel's
 # isinstance check goes through its metaclass, slowly).
 _IMMUTABLE = frozenset({type(None), str, bool, int, float, UUID, datetime})
+
+
+def state_proposal(state: State, details: dict[str, UUID]) -> "StateCreate | dict[str, Any]":
+    """What ``to_json`` sends for ``StateCreate.from_state(state)`` with `details` (ids)
+    set on its state details: the same bytes, built with less work when it can be.
+
+    Every proposal a client sends goes through here (``set_state``), and building and
+    validating a `StateCreate` costs a tenth of a request. When `state` holds only what
+    that model accepts as it is (a known type, a name, sendable details and data), the
+    value is a dict of the same fields in the same order, holding a copy of the details
+    with the ids set. Anything else builds the model, which raises the error it raises.
+
+    Raises:
+        pydantic.ValidationError: As `StateCreate` raises it (an unknown state type, a
+            value that is not JSON, such as NaN).
+    """
+    kind, name, message = state.type, state.name, state.message
+    current = state.state_details
+    if (
+        type(kind) is StateType
+        and kind._name_ in StateType.__members__
+        and type(name) is str
+        and (message is None or type(message) is str)
+        and type(current) is StateDetails
+        and all(type(value) is UUID for value in details.values())
+        and _sendable(current)
+        and _sendable(state.data)
+    ):
+        # Shallow: the copy is serialized and dropped, never seen by anyone.
+        copied = current.model_copy(update=details)
+        return {
+            "type": kind,
+            "name": name,
+            "message": message,
+            "state_details": copied,
+            "data": state.data,
+        }
+    proposal = StateCreate.from_state(state)
+    for field, value in details.items():
+        setattr(proposal.state_details, field, value)
+    return proposal
 
 
 # --------------------------------------------------------------------------- flows and runs

@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import anyio
 import httpx
 import sniffio
 
@@ -36,6 +38,8 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
 VERSION_PATH = "/admin/version"
+# The request extension where the counter notes when a request was sent (its clock's time).
+_SENT_AT = "prefect_trio_client.stress.sent_at"
 
 
 @dataclass
@@ -147,29 +151,58 @@ class ObservedApp:
 
 
 class RequestCounter:
-    """httpx event hooks that count the requests clients send (retries included), by path."""
+    """httpx event hooks that count the requests clients send (retries included), by path,
+    and time them: from sending to the answer's headers, summed over every request.
+
+    The summed time divided by the wall time is how many requests were in flight on
+    average: a run against a server that takes one write at a time (SQLite: a second
+    overlapping write is answered 503, and the clients' shared limit backs off to one)
+    shows about 1, whatever the number of tasks waiting; that is what bounds its speed.
+    """
 
     def __init__(self) -> None:
         self.sent = 0
         self.version_checks = 0
+        self.answered = 0
+        self.overloaded = 0  # 503 and 429 answers
+        self.busy = 0.0  # seconds, summed over the answered requests
         self._lock = threading.Lock()
 
-    def _count(self, request: httpx.Request) -> None:
+    def _count(self, request: httpx.Request, now: float) -> None:
+        request.extensions[_SENT_AT] = now
         with self._lock:
             self.sent += 1
             if request.url.path.endswith(VERSION_PATH):
                 self.version_checks += 1
 
+    def _answer(self, response: httpx.Response, now: float) -> None:
+        sent_at = response.request.extensions.get(_SENT_AT)
+        with self._lock:
+            self.answered += 1
+            if response.status_code in (429, 503):
+                self.overloaded += 1
+            if isinstance(sent_at, float):
+                self.busy += max(now - sent_at, 0.0)
+
     async def _async_hook(self, request: httpx.Request) -> None:
-        self._count(request)
+        self._count(request, anyio.current_time())
 
-    def async_hooks(self) -> dict[str, list[Callable[[httpx.Request], Awaitable[None]]]]:
+    async def _async_answer(self, response: httpx.Response) -> None:
+        self._answer(response, anyio.current_time())
+
+    def _sync_hook(self, request: httpx.Request) -> None:
+        self._count(request, time.monotonic())
+
+    def _sync_answer(self, response: httpx.Response) -> None:
+        self._answer(response, time.monotonic())
+
+    def async_hooks(self) -> dict[str, list[Callable[[Any], Awaitable[None]]]]:
         """``event_hooks`` for an async client."""
-        return {"request": [self._async_hook]}
+        return {"request": [self._async_hook], "response": [self._async_answer]}
 
-    def sync_hooks(self) -> dict[str, list[Callable[[httpx.Request], None]]]:
+    def sync_hooks(self) -> dict[str, list[Callable[[Any], None]]]:
         """``event_hooks`` for a sync client."""
-        return {"request": [self._count]}
+        return {"request": [self._sync_hook], "response": [self._sync_answer]}
 
 
 def count_tasks() -> int:

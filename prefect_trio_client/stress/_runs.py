@@ -336,7 +336,9 @@ def _describe(
         f"{clients['async opened']} / {clients['sync opened']}",
     )
     report.row("flow runs created (answered) / stored", f"{len(runs.confirmed)} / {stored}")
-    report.row("requests sent (retries included)", runs.counter.sent)
+    counter = runs.counter
+    report.row("requests sent (retries included)", counter.sent)
+    report.row("answers 503 / 429 (the server was busy)", counter.overloaded)
     if target.app is not None:
         report.row("requests served", target.app.requests)
         report.row("lifespans / startups / shutdowns", _lifespans(target))
@@ -347,6 +349,9 @@ def _describe(
     report.row("wall time (s)", f"{wall:.2f}")
     report.row("CPU time (s)", f"{cpu:.2f}")
     report.row("reading every run back (s)", f"{read_back:.2f}")
+    report.row("time in requests, summed (s)", f"{counter.busy:.2f}")
+    # About 1 against a server that takes one write at a time: then it bounds the run.
+    report.row("requests in flight, on average", f"{counter.busy / wall:.2f}" if wall else "-")
     levels = len(runs.completed)
     report.row("levels completed per second", f"{levels / wall:.0f}" if wall else "-")
 

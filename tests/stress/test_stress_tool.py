@@ -50,6 +50,10 @@ def test_runs_scenario_passes_with_cancellations_and_sync_clients(backend: str) 
     async_clients, sync_clients = value_of(output, "client contexts, async / sync").split(" / ")
     assert int(sync_clients) > 0
     assert int(async_clients) > 0
+    # Timed requests: how many were in flight on average, and how long they took in all.
+    assert float(value_of(output, "requests in flight, on average")) > 0
+    assert float(value_of(output, "time in requests, summed (s)")) > 0
+    assert int(value_of(output, "answers 503 / 429 (the server was busy)")) >= 0
 
 
 def test_runs_scenario_passes_with_injected_faults(backend: str) -> None:
