@@ -237,6 +237,8 @@ class SendLoop:
                 if isinstance(decision, Deliver):
                     if decision.reason == "outcome unknown":
                         outcome.extensions[NOTE_EXTENSION] = _unknown_note(decision)
+                    elif decision.reason != "final":
+                        outcome.extensions[NOTE_EXTENSION] = _gave_up_note(decision)
                     return _delivered(outcome, state)
                 yield Discard(outcome)
             last = outcome
@@ -433,10 +435,12 @@ def _delivered_error(
         unknown.__cause__ = error
         return unknown
     if decision.reason != "final":
-        add_note(
-            error, f"prefect-trio-client gave up retrying: {decision.reason}: {decision.detail}"
-        )
+        add_note(error, _gave_up_note(decision))
     return error
+
+
+def _gave_up_note(decision: Deliver) -> str:
+    return f"prefect-trio-client gave up retrying: {decision.reason}: {decision.detail}"
 
 
 def add_note(error: BaseException, note: str) -> None:
