@@ -4,6 +4,11 @@ Every proposal carries a fresh ``transition_id``, so a proposal the server has a
 seen (a retried POST whose first answer was lost) is recognised and not applied twice.
 Prefect checks it for flow runs only, and not with ``force`` (its forced policy skips the
 rule), so only an unforced flow-run proposal is declared safe to re-send.
+
+Any other proposal (a task run's, a forced one) whose outcome is unknown (its answer was
+lost, or was a 500, 502 or 504) is not re-sent blindly: the run is read back, and the
+server stores the proposal's ``transition_id`` with the state, so a run whose state
+carries it has taken the proposal (the answer is ACCEPT); otherwise it is proposed again.
 """
 
 from __future__ import annotations
@@ -14,24 +19,38 @@ from uuid import UUID, uuid4
 
 from pydantic_core import to_json
 
-from prefect_trio_client.exceptions import Abort, StateWaitTimeout
+from prefect_trio_client.exceptions import (
+    Abort,
+    OutcomeUnknownError,
+    PrefectHTTPStatusError,
+    StateWaitTimeout,
+)
 from prefect_trio_client.orchestration._plan import Plan, Request, Sleep
 from prefect_trio_client.orchestration._wire import parse, url_path
-from prefect_trio_client.schemas.objects import State
+from prefect_trio_client.schemas.objects import FlowRun, State, TaskRun
 from prefect_trio_client.schemas.responses import (
     OrchestrationResult,
     SetStateStatus,
     StateAbortDetails,
+    StateAcceptDetails,
     StateRejectDetails,
     StateWaitDetails,
 )
 
-__all__ = ["WAIT_FLOOR", "propose_state", "set_flow_run_state", "set_task_run_state"]
+__all__ = [
+    "MAX_READ_BACKS",
+    "WAIT_FLOOR",
+    "propose_state",
+    "set_flow_run_state",
+    "set_task_run_state",
+]
 
 RunCollection = Literal["flow_runs", "task_runs"]
 
 #: The least time slept on a WAIT answer, whatever delay it gives (0, negative, NaN).
 WAIT_FLOOR = 0.1
+#: How many times a proposal whose outcome was unknown is read back and proposed again.
+MAX_READ_BACKS = 3
 
 
 def _set_state(
@@ -50,8 +69,32 @@ def _set_state(
         content=to_json({"state": proposal, "force": force}),  # the models' own serializers
         idempotent=kind == "flow_runs" and not force,
     )
-    response = yield request
+    for _ in range(MAX_READ_BACKS):
+        try:
+            response = yield request
+        except (OutcomeUnknownError, PrefectHTTPStatusError) as error:
+            if isinstance(error, PrefectHTTPStatusError) and not error.outcome_unknown:
+                raise
+            # Reads are re-sent through a restarting database: this waits it out.
+            recorded = yield from _recorded_state(kind, run_id)
+            if recorded is not None and recorded.state_details.transition_id == (
+                details.transition_id
+            ):
+                return OrchestrationResult(
+                    state=recorded, status=SetStateStatus.ACCEPT, details=StateAcceptDetails()
+                )
+            continue
+        return parse(OrchestrationResult, response)
+    response = yield request  # the last try: an unknown outcome now reaches the caller
     return parse(OrchestrationResult, response)
+
+
+def _recorded_state(kind: RunCollection, run_id: UUID) -> Plan[State | None]:
+    """The run's current state, as the server stored it."""
+    response = yield Request("GET", url_path(kind, run_id))
+    if kind == "flow_runs":
+        return parse(FlowRun, response).state
+    return parse(TaskRun, response).state
 
 
 def set_flow_run_state(
