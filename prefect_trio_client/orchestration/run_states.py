@@ -19,13 +19,9 @@ from uuid import UUID, uuid4
 
 from pydantic_core import to_json
 
-from prefect_trio_client.exceptions import (
-    Abort,
-    OutcomeUnknownError,
-    PrefectHTTPStatusError,
-    StateWaitTimeout,
-)
+from prefect_trio_client.exceptions import Abort, StateWaitTimeout
 from prefect_trio_client.orchestration._plan import Plan, Request, Sleep
+from prefect_trio_client.orchestration._read_back import send_or_read_back
 from prefect_trio_client.orchestration._wire import parse, url_path
 from prefect_trio_client.schemas.objects import FlowRun, State, TaskRun
 from prefect_trio_client.schemas.responses import (
@@ -37,20 +33,12 @@ from prefect_trio_client.schemas.responses import (
     StateWaitDetails,
 )
 
-__all__ = [
-    "MAX_READ_BACKS",
-    "WAIT_FLOOR",
-    "propose_state",
-    "set_flow_run_state",
-    "set_task_run_state",
-]
+__all__ = ["WAIT_FLOOR", "propose_state", "set_flow_run_state", "set_task_run_state"]
 
 RunCollection = Literal["flow_runs", "task_runs"]
 
 #: The least time slept on a WAIT answer, whatever delay it gives (0, negative, NaN).
 WAIT_FLOOR = 0.1
-#: How many times a proposal whose outcome was unknown is read back and proposed again.
-MAX_READ_BACKS = 3
 
 
 def _set_state(
@@ -69,23 +57,21 @@ def _set_state(
         content=to_json({"state": proposal, "force": force}),  # the models' own serializers
         idempotent=kind == "flow_runs" and not force,
     )
-    for _ in range(MAX_READ_BACKS):
-        try:
-            response = yield request
-        except (OutcomeUnknownError, PrefectHTTPStatusError) as error:
-            if isinstance(error, PrefectHTTPStatusError) and not error.outcome_unknown:
-                raise
-            # Reads are re-sent through a restarting database: this waits it out.
-            recorded = yield from _recorded_state(kind, run_id)
-            if recorded is not None and recorded.state_details.transition_id == (
-                details.transition_id
-            ):
-                return OrchestrationResult(
-                    state=recorded, status=SetStateStatus.ACCEPT, details=StateAcceptDetails()
-                )
-            continue
-        return parse(OrchestrationResult, response)
-    response = yield request  # the last try: an unknown outcome now reaches the caller
+
+    taken: list[State] = []
+
+    def carried() -> Plan[bool]:
+        recorded = yield from _recorded_state(kind, run_id)
+        if recorded is None or recorded.state_details.transition_id != details.transition_id:
+            return False
+        taken.append(recorded)
+        return True
+
+    response = yield from send_or_read_back(request, carried)
+    if response is None:  # the server took the proposal: the run's state carries its id
+        return OrchestrationResult(
+            state=taken[-1], status=SetStateStatus.ACCEPT, details=StateAcceptDetails()
+        )
     return parse(OrchestrationResult, response)
 
 

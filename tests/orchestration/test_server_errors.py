@@ -1,7 +1,7 @@
 """Endpoints through a server whose database restarts: it answers 500 for a while (the
 PostgreSQL drill of issue 16). A request the server dedupes is sent again; a task run's
 state proposal, which Prefect does not dedupe, is read back first and proposed again only
-when the run does not carry it; logs, which nothing dedupes, are not sent again."""
+when the run does not carry it; so are logs, read back by run and timestamp."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from prefect_trio_client.exceptions import PrefectHTTPStatusError
-from prefect_trio_client.orchestration.run_states import MAX_READ_BACKS
+from prefect_trio_client.orchestration._read_back import MAX_READ_BACKS
 from prefect_trio_client.schemas.actions import LogCreate
 from prefect_trio_client.schemas.objects import State, StateType, TaskRun
 from tests.orchestration.harness import ClientKind, call, make_client
@@ -132,7 +132,8 @@ async def test_a_flow_run_create_answered_500_is_sent_again_with_its_key(
     assert server.calls == {"POST /flow_runs/": 3}
 
 
-async def test_logs_answered_500_are_not_sent_again(kind: ClientKind) -> None:
+async def test_logs_without_a_run_answered_500_are_not_sent_again(kind: ClientKind) -> None:
+    """Nothing identifies the lines to read them back by: the caller is told."""
     server = Flaky(1, None)
     log = LogCreate(name="l", level=20, message="m", timestamp=datetime.now(timezone.utc))
     async with make_client(kind, server) as client:
@@ -140,3 +141,62 @@ async def test_logs_answered_500_are_not_sent_again(kind: ClientKind) -> None:
             await call(client, "create_logs", [log])
     assert info.value.outcome_unknown
     assert server.calls == {"POST /logs/": 1}
+
+
+class LogServer:
+    """Stores log batches. The first `failures` batches are answered 500, after being
+    stored when `applied_before` (a commit whose answer was lost)."""
+
+    def __init__(self, failures: int, *, applied_before: bool) -> None:
+        self.failures = failures
+        self.applied_before = applied_before
+        self.stored: list[dict[str, Any]] = []
+        self.calls: Counter[str] = Counter()
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        route = f"{request.method} {request.url.path.removeprefix('/api')}"
+        self.calls[route] += 1
+        body = json.loads(request.content)
+        if route == "POST /logs/filter":
+            wanted = body["logs"]
+            runs = wanted["flow_run_id"]["any_"]
+            at = wanted["timestamp"]["after_"]
+            assert at == wanted["timestamp"]["before_"]
+            found = [
+                {**log, "id": str(uuid4())}
+                for log in self.stored
+                if log["flow_run_id"] in runs
+                and datetime.fromisoformat(log["timestamp"]) == datetime.fromisoformat(at)
+            ]
+            return httpx.Response(200, json=found)
+        if self.calls[route] <= self.failures:
+            if self.applied_before:
+                self.stored.extend(body)
+            return _error()
+        self.stored.extend(body)
+        return httpx.Response(201, content=b"null", headers={"content-type": "application/json"})
+
+
+def _lines(count: int) -> list[LogCreate]:
+    at = datetime(2030, 1, 1, 0, 0, 0, 123456, tzinfo=timezone.utc)
+    run = uuid4()
+    return [
+        LogCreate(name="l", level=20, message=f"m{i}", timestamp=at, flow_run_id=run)
+        for i in range(count)
+    ]
+
+
+async def test_logs_stored_before_a_500_are_read_back_not_sent_again(kind: ClientKind) -> None:
+    server = LogServer(failures=1, applied_before=True)
+    async with make_client(kind, server) as client:
+        await call(client, "create_logs", _lines(3))
+    assert [log["message"] for log in server.stored] == ["m0", "m1", "m2"]
+    assert server.calls == {"POST /logs/": 1, "POST /logs/filter": 1}
+
+
+async def test_logs_not_stored_before_a_500_are_sent_again(kind: ClientKind) -> None:
+    server = LogServer(failures=2, applied_before=False)
+    async with make_client(kind, server) as client:
+        await call(client, "create_logs", _lines(3))
+    assert [log["message"] for log in server.stored] == ["m0", "m1", "m2"]
+    assert server.calls == {"POST /logs/": 3, "POST /logs/filter": 2}
