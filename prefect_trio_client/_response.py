@@ -8,10 +8,13 @@ import httpx
 
 from prefect_trio_client.exceptions import PrefectHTTPStatusError
 
-__all__ = ["NOTE_EXTENSION", "PrefectResponse"]
+__all__ = ["NOTE_EXTENSION", "OUTCOME_UNKNOWN_EXTENSION", "PrefectResponse"]
 
 #: A response extension with a sentence for the caller's error (why it was not re-sent).
 NOTE_EXTENSION = "prefect_trio_client.note"
+#: A response extension set (True) when the request was not re-sent because it may have
+#: been applied: the caller's error says so in `PrefectHTTPStatusError.outcome_unknown`.
+OUTCOME_UNKNOWN_EXTENSION = "prefect_trio_client.outcome_unknown"
 
 
 class PrefectResponse(httpx.Response):
@@ -34,6 +37,7 @@ class PrefectResponse(httpx.Response):
             super().raise_for_status()
         except httpx.HTTPStatusError as exc:
             error = PrefectHTTPStatusError.from_httpx_error(exc, attempts=self.attempts)
+            error.outcome_unknown = self.extensions.get(OUTCOME_UNKNOWN_EXTENSION) is True
             # httpx's message, kept as the cause, names the full URL: redact it there too.
             exc.args = (str(exc).replace(str(exc.request.url), str(error.url)),)
             note = self.extensions.get(NOTE_EXTENSION)

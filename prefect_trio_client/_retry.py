@@ -29,6 +29,7 @@ __all__ = [
     "OUTCOME_UNKNOWN_STATUSES",
     "OVERLOAD_STATUSES",
     "RETRYABLE_EXCEPTIONS",
+    "SAFE_RESEND_STATUSES",
     "Deliver",
     "Retry",
     "RetryPolicy",
@@ -61,8 +62,14 @@ OUTCOME_UNKNOWN_EXCEPTIONS: tuple[type[httpx.TransportError], ...] = (
     httpx.RemoteProtocolError,
 )
 
-#: Answers that may come from a proxy whose upstream applied the request and then failed.
-OUTCOME_UNKNOWN_STATUSES = frozenset({502, 504})
+#: Answers after which the request may or may not have been applied: a proxy whose
+#: upstream failed or timed out, or a server error (a 500 can come after the commit).
+OUTCOME_UNKNOWN_STATUSES = frozenset({500, 502, 504})
+
+#: Server errors re-sent only for a request that is safe to send twice (a read, or a write
+#: the server dedupes): a server whose database is restarting answers 500 for a while, and
+#: sending such a request again cannot apply it twice. Counted against `max_retries`.
+SAFE_RESEND_STATUSES = frozenset({500, 504})
 
 #: Answers in which the server says it is busy: retried until the deadline, uncounted.
 OVERLOAD_STATUSES = frozenset({429, 503})
@@ -218,7 +225,8 @@ class RetryPolicy:
         `wall_now` (timezone-aware) resolves a Retry-After HTTP-date; by default the
         current UTC time, read only when a Retry-After is there to resolve.
         `safe_to_resend` is False for a request the server does not dedupe: it is not
-        sent again once it may have been applied (an answer lost after it was sent).
+        sent again once it may have been applied (an answer lost after it was sent, a
+        500, 502 or 504). A request that is safe is also re-sent after a 500 or 504.
         """
         state.attempts += 1
         headers = headers or {}
@@ -231,10 +239,12 @@ class RetryPolicy:
             why = f"{type(exception).__name__}"
             retry_after = None
         else:
-            if status_code not in self.retry_codes:
-                return _FINAL
             if not safe_to_resend and status_code in OUTCOME_UNKNOWN_STATUSES:
                 return Deliver("outcome unknown", f"status {status_code} after sending")
+            if status_code not in self.retry_codes and not (
+                safe_to_resend and status_code in SAFE_RESEND_STATUSES
+            ):
+                return _FINAL
             maintenance = headers.get(MAINTENANCE_HEADER, "").lower() == "true"
             counted = not maintenance and status_code not in OVERLOAD_STATUSES
             why = f"status {status_code}" + (" (server maintenance)" if maintenance else "")

@@ -32,7 +32,11 @@ import httpx
 from prefect_trio_client._attribution import attribution_headers
 from prefect_trio_client._backpressure import AdaptiveLimit, Signal, Slot
 from prefect_trio_client._csrf import CsrfTokenCache, is_csrf_rejection, response_detail
-from prefect_trio_client._response import NOTE_EXTENSION, PrefectResponse
+from prefect_trio_client._response import (
+    NOTE_EXTENSION,
+    OUTCOME_UNKNOWN_EXTENSION,
+    PrefectResponse,
+)
 from prefect_trio_client._retry import (
     OVERLOAD_STATUSES,
     Deliver,
@@ -237,6 +241,9 @@ class SendLoop:
                 if isinstance(decision, Deliver):
                     if decision.reason == "outcome unknown":
                         outcome.extensions[NOTE_EXTENSION] = _unknown_note(decision)
+                        outcome.extensions[OUTCOME_UNKNOWN_EXTENSION] = True
+                    elif decision.reason != "final":
+                        outcome.extensions[NOTE_EXTENSION] = _gave_up_note(decision)
                     return _delivered(outcome, state)
                 yield Discard(outcome)
             last = outcome
@@ -433,10 +440,12 @@ def _delivered_error(
         unknown.__cause__ = error
         return unknown
     if decision.reason != "final":
-        add_note(
-            error, f"prefect-trio-client gave up retrying: {decision.reason}: {decision.detail}"
-        )
+        add_note(error, _gave_up_note(decision))
     return error
+
+
+def _gave_up_note(decision: Deliver) -> str:
+    return f"prefect-trio-client gave up retrying: {decision.reason}: {decision.detail}"
 
 
 def add_note(error: BaseException, note: str) -> None:

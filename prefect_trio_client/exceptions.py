@@ -153,6 +153,8 @@ class PrefectHTTPStatusError(PrefectException, httpx.HTTPStatusError):
         method: The request's method.
         url: The request's URL, without credentials or query string secrets.
         attempts: How many times the request was sent before this error was raised.
+        outcome_unknown: The request is not safe to send twice and the answer (a 500,
+            502 or 504) does not say whether the server applied it: it was not re-sent.
     """
 
     status_code: int
@@ -160,6 +162,7 @@ class PrefectHTTPStatusError(PrefectException, httpx.HTTPStatusError):
     method: str
     url: httpx.URL
     attempts: int
+    outcome_unknown: bool = False
 
     def __init__(
         self, message: str, *, request: httpx.Request, response: httpx.Response, attempts: int = 1

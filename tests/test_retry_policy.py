@@ -96,6 +96,23 @@ def test_decide_counts_attempts_and_stops_at_max() -> None:
     assert state.attempts == 3
 
 
+@pytest.mark.parametrize("code", [500, 504])
+def test_a_server_error_is_retried_only_for_a_request_safe_to_send_twice(code: int) -> None:
+    policy = RetryPolicy(jitter_factor=0)
+    safe = policy.decide(policy.start(0.0), now=0.0, status_code=code, safe_to_resend=True)
+    unsafe = policy.decide(policy.start(0.0), now=0.0, status_code=code, safe_to_resend=False)
+    assert isinstance(safe, Retry)
+    assert safe.counted
+    assert unsafe == Deliver("outcome unknown", f"status {code} after sending")
+
+
+def test_other_server_errors_are_final() -> None:
+    policy = RetryPolicy(jitter_factor=0)
+    for code in (501, 505, 507):
+        decision = policy.decide(policy.start(0.0), now=0.0, status_code=code)
+        assert decision == Deliver("final")
+
+
 def test_decide_stops_before_the_deadline() -> None:
     policy = RetryPolicy(jitter_factor=0, timeout=10)
     state = policy.start(100.0)

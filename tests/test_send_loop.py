@@ -397,6 +397,83 @@ async def test_a_busy_answer_to_an_unsafe_post_is_retried() -> None:
     assert script.calls == 3
 
 
+# --- server errors (500) ----------------------------------------------------------------
+
+SAFE_REQUESTS = [
+    ("GET", "/flow_runs/00000000-0000-0000-0000-000000000001", None),
+    ("POST", "/flow_runs/filter", True),
+    ("POST", "/flow_runs/", True),  # a write the server dedupes (an idempotency key)
+]
+
+
+@pytest.mark.parametrize(("method", "path", "idempotent"), SAFE_REQUESTS)
+@pytest.mark.parametrize("code", [500, 504])
+async def test_a_server_error_to_a_safe_request_is_sent_again(
+    method: str, path: str, idempotent: bool | None, code: int
+) -> None:
+    """A restarting database makes the API answer 500 for a while: a request that cannot
+    be applied twice waits it out (the drill of issue 16 lost runs to this)."""
+    script = Script([status(code), status(code), ok()])
+    events: list[RetryEvent] = []
+    extensions = {} if idempotent is None else {"idempotent": idempotent}
+    async with async_client(script.transport(), on_retry=events.append) as client:
+        response = await client.request(method, path, json={}, extensions=extensions)
+    assert response.status_code == 200
+    assert response.attempts == 3
+    assert script.calls == 3
+    assert [(e.status_code, e.counted) for e in events] == [(code, True)] * 2
+
+
+@pytest.mark.parametrize("code", [500, 504])
+async def test_a_server_error_to_an_unsafe_request_is_not_sent_again(code: int) -> None:
+    script = Script([status(code), ok()])
+    async with async_client(script.transport()) as client:
+        with pytest.raises(PrefectHTTPStatusError) as info:
+            await client.post("/logs/", json=[])
+    assert script.calls == 1
+    assert info.value.status_code == code
+    notes = getattr(info.value, "__notes__", [])
+    if hasattr(info.value, "add_note"):  # Python 3.11+
+        assert "not safe to send twice" in notes[0]
+        assert "outcome is unknown" in notes[0]
+
+
+async def test_a_persistent_server_error_fails_clearly_within_max_retries() -> None:
+    script = Script([status(500)])
+    policy = RetryPolicy(jitter_factor=0, max_retries=3, timeout=300.0)
+    async with async_client(script.transport(), policy=policy) as client:
+        start = anyio.current_time()
+        with pytest.raises(PrefectHTTPStatusError) as info:
+            await client.get("/flow_runs/x")
+        elapsed = anyio.current_time() - start
+    assert script.calls == 4  # max_retries counted re-sends, not until the deadline
+    assert elapsed == pytest.approx(0.5 + 1 + 2)  # the backoff, nothing more
+    assert info.value.status_code == 500
+    assert info.value.attempts == 4
+    if hasattr(info.value, "add_note"):
+        notes = getattr(info.value, "__notes__", [])
+        assert "gave up retrying: retries exhausted" in notes[0]
+
+
+async def test_a_persistent_server_error_fails_at_the_calls_deadline() -> None:
+    script = Script([status(500)])
+    policy = RetryPolicy(jitter_factor=0, max_retries=100, backoff_max=4.0)
+    async with async_client(script.transport(), policy=policy) as client:
+        start = anyio.current_time()
+        with pytest.raises(PrefectHTTPStatusError) as info:
+            await client.post(
+                "/flows/filter", json={}, extensions={"retry_timeout": 10, "idempotent": True}
+            )
+        elapsed = anyio.current_time() - start
+    assert elapsed <= 10.0
+    assert script.calls == 5  # 0.5 + 1 + 2 + 4 s of backoff; the next 4 s would pass 10 s
+    assert info.value.status_code == 500
+    assert info.value.attempts == script.calls
+    if hasattr(info.value, "add_note"):
+        notes = getattr(info.value, "__notes__", [])
+        assert "10s retry deadline" in notes[0]
+
+
 async def test_a_bad_idempotent_extension_is_refused() -> None:
     async with async_client(Script([ok()]).transport()) as client:
         with pytest.raises(ValueError, match="'idempotent' request extension"):

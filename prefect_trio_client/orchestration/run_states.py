@@ -4,6 +4,11 @@ Every proposal carries a fresh ``transition_id``, so a proposal the server has a
 seen (a retried POST whose first answer was lost) is recognised and not applied twice.
 Prefect checks it for flow runs only, and not with ``force`` (its forced policy skips the
 rule), so only an unforced flow-run proposal is declared safe to re-send.
+
+Any other proposal (a task run's, a forced one) whose outcome is unknown (its answer was
+lost, or was a 500, 502 or 504) is not re-sent blindly: the run is read back, and the
+server stores the proposal's ``transition_id`` with the state, so a run whose state
+carries it has taken the proposal (the answer is ACCEPT); otherwise it is proposed again.
 """
 
 from __future__ import annotations
@@ -16,13 +21,15 @@ from pydantic_core import to_json
 
 from prefect_trio_client.exceptions import Abort, StateWaitTimeout
 from prefect_trio_client.orchestration._plan import Plan, Request, Sleep
+from prefect_trio_client.orchestration._read_back import send_or_read_back
 from prefect_trio_client.orchestration._wire import parse, url_path
 from prefect_trio_client.schemas.actions import state_proposal
-from prefect_trio_client.schemas.objects import State
+from prefect_trio_client.schemas.objects import FlowRun, State, TaskRun
 from prefect_trio_client.schemas.responses import (
     OrchestrationResult,
     SetStateStatus,
     StateAbortDetails,
+    StateAcceptDetails,
     StateRejectDetails,
     StateWaitDetails,
 )
@@ -39,15 +46,38 @@ def _set_state(
     kind: RunCollection, run_id: UUID, state: State, force: bool
 ) -> Plan[OrchestrationResult]:
     run_field = "flow_run_id" if kind == "flow_runs" else "task_run_id"
-    proposal = state_proposal(state, {"transition_id": uuid4(), run_field: run_id})
+    transition_id = uuid4()
+    proposal = state_proposal(state, {"transition_id": transition_id, run_field: run_id})
     request = Request(
         "POST",
         url_path(kind, run_id, "set_state"),
         content=to_json({"state": proposal, "force": force}),  # the models' own serializers
         idempotent=kind == "flow_runs" and not force,
     )
-    response = yield request
+
+    taken: list[State] = []
+
+    def carried() -> Plan[bool]:
+        recorded = yield from _recorded_state(kind, run_id)
+        if recorded is None or recorded.state_details.transition_id != transition_id:
+            return False
+        taken.append(recorded)
+        return True
+
+    response = yield from send_or_read_back(request, carried)
+    if response is None:  # the server took the proposal: the run's state carries its id
+        return OrchestrationResult(
+            state=taken[-1], status=SetStateStatus.ACCEPT, details=StateAcceptDetails()
+        )
     return parse(OrchestrationResult, response)
+
+
+def _recorded_state(kind: RunCollection, run_id: UUID) -> Plan[State | None]:
+    """The run's current state, as the server stored it."""
+    response = yield Request("GET", url_path(kind, run_id))
+    if kind == "flow_runs":
+        return parse(FlowRun, response).state
+    return parse(TaskRun, response).state
 
 
 def set_flow_run_state(

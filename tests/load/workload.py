@@ -50,6 +50,7 @@ __all__ = [
     "outcome",
     "process_tree_cpu",
     "read_back",
+    "record_counts",
     "run_key",
     "run_workload",
 ]
@@ -58,6 +59,8 @@ TASKS_PER_RUN = 2
 LOG_LINES = 3
 CALLS_PER_RUN = 1 + 1 + TASKS_PER_RUN * 3 + 1 + 1
 TASK_KEY = "load-task"
+#: The dynamic keys of one flow run's task runs.
+_DYNAMIC_KEYS = {str(k) for k in range(TASKS_PER_RUN)}
 #: Statuses that mean "overloaded, try again later".
 OVERLOAD_STATUSES = (503, 429)
 
@@ -408,7 +411,10 @@ async def read_back(api_url: str, tag: str, runs: int) -> dict[str, Any]:
 
     A run is complete when a flow run named ``run_key(tag, i)`` is stored COMPLETED with
     ``TASKS_PER_RUN`` COMPLETED task runs and its ``LOG_LINES`` log lines. Duplicates are
-    stored flow runs beyond the first of each name.
+    stored flow runs beyond the first of each name; task runs beyond the first of each
+    (flow run, dynamic key); log lines beyond the first of each (flow run, message).
+    Missing task runs and log lines are those of the expected runs that are not stored
+    (all of them for a flow run that is not).
     """
     async with httpx.AsyncClient(base_url=api_url.rstrip("/") + "/", timeout=60) as http:
         http.headers.update(await _csrf_headers(http))
@@ -444,6 +450,7 @@ async def read_back(api_url: str, tag: str, runs: int) -> dict[str, Any]:
             else:
                 complete.add(name)
     expected = {run_key(tag, i) for i in range(runs)}
+    counts = record_counts({name: by_name.get(name, []) for name in expected}, task_runs, logs)
     return {
         "stored": len(set(by_name) & expected),
         "stored_flow_runs": len(flow_runs),
@@ -452,6 +459,39 @@ async def read_back(api_url: str, tag: str, runs: int) -> dict[str, Any]:
         "complete_names": sorted(complete & expected),
         "incomplete": dict(problems),
         "runs_with_extra_logs": extra_logs,
+        **counts,
+    }
+
+
+def record_counts(
+    expected: dict[str, list[dict[str, Any]]],
+    task_runs: dict[str, list[dict[str, Any]]],
+    logs: dict[str, list[dict[str, Any]]],
+) -> dict[str, int]:
+    """Lost and duplicated task runs and log lines of the expected flow runs (by name)."""
+    counts = Counter[str]()
+    wanted_messages = {f"line {j}" for j in range(LOG_LINES)}
+    for copies in expected.values():
+        keys: set[str] = set()
+        messages: set[str] = set()
+        # Per flow run: a duplicated flow run's own records are counted as its duplicate.
+        for run in copies:
+            run_keys = Counter(str(t.get("dynamic_key")) for t in task_runs.get(run["id"], []))
+            run_messages = Counter(log["message"] for log in logs.get(run["id"], []))
+            counts["task_runs_duplicated"] += sum(n - 1 for n in run_keys.values())
+            counts["log_lines_duplicated"] += sum(n - 1 for n in run_messages.values())
+            keys.update(run_keys)
+            messages.update(run_messages)
+        counts["task_runs_lost"] += TASKS_PER_RUN - len(keys & _DYNAMIC_KEYS)
+        counts["log_lines_lost"] += LOG_LINES - len(messages & wanted_messages)
+    return {
+        key: counts[key]
+        for key in (
+            "task_runs_lost",
+            "task_runs_duplicated",
+            "log_lines_lost",
+            "log_lines_duplicated",
+        )
     }
 
 

@@ -164,24 +164,39 @@ def drill_table(rows: list[dict[str, Any]]) -> list[str]:
     """One markdown line per row: what was lost, duplicated or retried."""
     lines = [
         "| drill | client | runs | C | failure at s | wall s | lost | dup flow runs "
-        "| extra logs | gave up | 502s | 503s | retries |",
-        "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
+        "| task runs lost / dup | log lines lost / dup | gave up | 500s | 502s | 503s "
+        "| retries |",
+        "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
     ]
     for row in rows:
         failed = row.get("failed_at_s")
+        stored = row["read_back"]
+        statuses = row["status_totals"]
         lines.append(
             f"| {row.get('drill', '')} | {row['client']} | {row['runs']} | {row['concurrency']} "
             f"| {'-' if failed is None else f'{failed:.1f}'} | {row['wall_s']:.1f} "
             f"| {row['lost']} | {row['duplicates']} "
-            f"| {row['read_back'].get('runs_with_extra_logs', 0)} | {row['gave_up']} "
-            f"| {row['status_totals'].get('502', 0)} | {row['status_503']} | {row['retries']} |"
+            f"| {stored.get('task_runs_lost', '?')} / {stored.get('task_runs_duplicated', '?')} "
+            f"| {stored.get('log_lines_lost', '?')} / {stored.get('log_lines_duplicated', '?')} "
+            f"| {row['gave_up']} | {statuses.get('500', 0)} | {statuses.get('502', 0)} "
+            f"| {row['status_503']} | {row['retries']} |"
         )
     return lines
 
 
+def _duplicated(row: dict[str, Any]) -> int:
+    """Flow runs, task runs and log lines stored more than once."""
+    stored = row["read_back"]
+    return int(
+        row["duplicates"]
+        + stored.get("task_runs_duplicated", 0)
+        + stored.get("log_lines_duplicated", 0)
+    )
+
+
 def run_drills(topology: Topology, drills: list[str], options: DrillOptions) -> int:
-    """Run each drill for each client; print the table. Returns 1 when our client lost or
-    duplicated a flow run (or a failure never happened), else 0."""
+    """Run each drill for each client; print the table. Returns 1 when our client lost a
+    flow run, duplicated a flow run, task run or log line, or a failure never happened."""
     unknown = sorted(set(drills) - set(DRILLS))
     if unknown:
         raise ValueError(f"unknown drills {unknown}: choose from {sorted(DRILLS)}")
@@ -217,7 +232,7 @@ def run_drills(topology: Topology, drills: list[str], options: DrillOptions) -> 
         f"{drill.name} {row['client']}"
         for row, (drill, at) in zip(rows, done, strict=True)
         if row["client"] in OURS
-        and (row["lost"] or row["duplicates"] or (drill.fail is not None and at is None))
+        and (row["lost"] or _duplicated(row) or (drill.fail is not None and at is None))
     ]
     if bad:
         print(f"drills FAILED for ours: {', '.join(bad)} (lost, duplicated, or no failure)")

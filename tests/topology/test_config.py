@@ -100,14 +100,20 @@ def test_drill_table_shows_losses_and_when_the_replica_died() -> None:
         "wall_s": 50.5,
         "lost": 0,
         "duplicates": 0,
-        "read_back": {"runs_with_extra_logs": 1},
+        "read_back": {
+            "task_runs_lost": 2,
+            "task_runs_duplicated": 0,
+            "log_lines_lost": 3,
+            "log_lines_duplicated": 4,
+        },
         "gave_up": 0,
-        "status_totals": {"201": 2000, "502": 1},
+        "status_totals": {"201": 2000, "500": 7, "502": 1},
         "status_503": 0,
         "retries": 1,
     }
     lines = drill_table([row, {**row, "client": "prefect", "failed_at_s": None}])
     assert lines[2] == (
-        "| replica-kill | trio | 200 | 32 | 6.1 | 50.5 | 0 | 0 | 1 | 0 | 1 | 0 | 1 |"
+        "| replica-kill | trio | 200 | 32 | 6.1 | 50.5 | 0 | 0 "
+        "| 2 / 0 | 3 / 4 | 0 | 7 | 1 | 0 | 1 |"
     )
     assert lines[3].startswith("| replica-kill | prefect | 200 | 32 | - |")
