@@ -6,22 +6,31 @@ not faster. So every client context that talks to one server shares an `Adaptive
 a request takes a slot before it is sent and gives it back with what it learned.
 
 - **AIMD.** A success grows the limit by ``1/limit`` (about one slot per round of
-  successes); an overload answer (503, 429, maintenance) halves it; a latency above
-  ``latency_tolerance`` times the recent best latency *of the same endpoint* shrinks it by
-  a tenth (a SQLite-backed server makes writers wait for its lock before it answers 503,
-  so queueing shows as latency first; endpoints differ tenfold in cost, so each is
-  compared with itself). One round of requests that all met the same overload shrinks
-  the limit once, not once per request: only a request that started after the last
-  decrease can decrease it again.
+  successes); an overload answer (503, 429, maintenance) halves it; an endpoint whose
+  latency (the median of a window of 16 requests) exceeds ``latency_tolerance`` times
+  its typical latency shrinks it by a tenth (a SQLite-backed server makes writers wait for
+  its lock before it answers 503, so queueing shows as latency first; endpoints differ
+  tenfold in cost, so each is compared with itself). Typical is the least median of the
+  8 windows before, not the least sample: on a server far away or behind a
+  proxy, latency varies widely without any queueing, and one request slower than the
+  fastest ever is no sign of overload (measured: compared with the least sample, the
+  limit fell to 1 on Prefect's scaled topology, which never answered 503). One round of
+  requests that all met the same overload shrinks the limit once, not once per request:
+  only a request that started after the last decrease can decrease it again.
 - **Memory of the ceiling.** A SQLite-backed Prefect server answers 503 as soon as two
   write transactions overlap, and each 503 costs it as much as real work: measured, one
   request in flight finished a workload twice as fast as two. So the limit remembers where
-  the last overload came (the *ceiling*: a 503 or 429, or a latency past the tolerance,
-  which is how such a server's queueing shows first) and approaches it patiently: below it, one slot
-  per round of successes; within one slot of it, one per ``patience`` rounds, and every
-  overload met again at the same ceiling doubles the patience (up to 1024 rounds). A
-  server that never answers 503 has no ceiling; one that gets better is found again
-  once the limit grows a slot past the old ceiling.
+  the last overload answer came (the *ceiling*: a 503 or 429) and approaches it
+  patiently: below it, one slot per round of successes; within one slot of it, one per
+  ``patience`` rounds, and every overload met again at the same ceiling doubles the
+  patience (up to 1024 rounds). Latency alone sets no ceiling: it shrinks the limit,
+  which grows back at the normal pace. A server that never answers 503 has no ceiling;
+  one that gets better is found again once the limit grows a slot past the old ceiling.
+- **Not every 503 is ours.** Prefect's server creates a flow run in a transaction that
+  reads before it writes, so on SQLite `POST /flow_runs/` answers 503 whenever any other
+  write overlaps it, its own background services' included (measured at one request of
+  ours in flight: 1.85 attempts per flow run with the services on, 1.05 with them off).
+  No limit on our side prevents those; the retry loop waits them out.
 - **Fair.** Waiters are served first come, first served; a new request never overtakes a
   waiting one.
 - **Pure.** Waiting is the caller's business (the async and sync clients wait in their
@@ -88,24 +97,35 @@ class LimitSnapshot:
     peak_in_flight: int
 
 
+# Samples per window of an endpoint's latencies, and windows remembered.
+_WINDOW = 16
+_WINDOWS = 8
+
+
 @dataclass
-class _LatencyFloor:
-    """The smallest latency of the last one or two windows of samples (a windowed min)."""
+class _Latency:
+    """One endpoint's latencies, by windows of `_WINDOW` samples: a window is slow when
+    its median exceeds the least median of the windows before it by the tolerance.
+    Queueing raises a whole window; noise moves a median little."""
 
-    window: int = 128
-    current: float = math.inf
-    previous: float = math.inf
-    count: int = 0
+    samples: list[float] = field(default_factory=list)
+    medians: deque[float] = field(default_factory=lambda: deque(maxlen=_WINDOWS))
 
-    def add(self, latency: float) -> None:
-        self.current = min(self.current, latency)
-        self.count += 1
-        if self.count >= self.window:
-            self.previous, self.current, self.count = self.current, math.inf, 0
+    def add(self, latency: float) -> float | None:
+        """The window's median when this sample completes one, else None."""
+        self.samples.append(latency)
+        if len(self.samples) < _WINDOW:
+            return None
+        self.samples.sort()
+        median = self.samples[_WINDOW // 2]
+        self.samples.clear()
+        return median
 
-    @property
-    def value(self) -> float:
-        return min(self.current, self.previous)
+    def slow(self, median: float, tolerance: float) -> bool:
+        """Whether a completed window's median is past the tolerance; then remember it."""
+        typical = min(self.medians, default=math.inf)
+        self.medians.append(median)
+        return math.isfinite(typical) and median > max(typical, 1e-4) * tolerance
 
 
 @dataclass
@@ -116,8 +136,8 @@ class AdaptiveLimit:
         initial: The limit to start with.
         minimum: Never fewer slots than this (at least 1).
         maximum: Never more slots than this (the connection pool's size).
-        latency_tolerance: Shrink when a latency exceeds the recent best by this factor
-            (``0`` turns the latency signal off).
+        latency_tolerance: Shrink when an endpoint's latency (a window's median) exceeds
+            its typical latency by this factor (``0`` turns the latency signal off).
     """
 
     initial: float = 4.0
@@ -134,7 +154,7 @@ class AdaptiveLimit:
     gate_until: float = field(init=False, default=float("-inf"))
     _patience: float = field(init=False, default=_FIRST_PATIENCE)
     _queue: deque[_Queued] = field(init=False, default_factory=deque)
-    _floors: dict[str, _LatencyFloor] = field(init=False, default_factory=dict)
+    _latencies: dict[str, _Latency] = field(init=False, default_factory=dict)
     _lock: threading.Lock = field(init=False, default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
@@ -207,21 +227,17 @@ class AdaptiveLimit:
                     self._remember_ceiling()
                 self._decrease(slot, 0.5)
             elif signal is Signal.OK:
-                latency = max(now - slot.started, 0.0)
-                floor = self._floors.get(route)
-                if floor is None:
-                    if len(self._floors) >= _MAX_ROUTES:
-                        self._floors.clear()
-                    floor = self._floors[route] = _LatencyFloor()
-                best = floor.value
-                floor.add(latency)
+                latency = self._latencies.get(route)
+                if latency is None:
+                    if len(self._latencies) >= _MAX_ROUTES:
+                        self._latencies.clear()
+                    latency = self._latencies[route] = _Latency()
+                median = latency.add(max(now - slot.started, 0.0))
                 if (
-                    self.latency_tolerance > 0
-                    and math.isfinite(best)
-                    and latency > max(best, 1e-4) * self.latency_tolerance
+                    median is not None
+                    and self.latency_tolerance > 0
+                    and latency.slow(median, self.latency_tolerance)
                 ):
-                    if slot.epoch == self._epoch:
-                        self._remember_ceiling()  # queueing at this level is overload too
                     self._decrease(slot, 0.9)
                 elif self.in_flight + 1 >= self.capacity:  # grow only a limit in use
                     self._grow()

@@ -47,6 +47,7 @@ from prefect_trio_client._backpressure import AdaptiveLimit, Signal, Slot
 from prefect_trio_client._csrf import CsrfTokenCache
 from prefect_trio_client._httpx_shortcuts import PlainPathJoiner, skip_cookie_less
 from prefect_trio_client._response import PrefectResponse as PrefectResponse
+from prefect_trio_client._retire import retire_connection
 from prefect_trio_client._retry import RetryPolicy
 from prefect_trio_client._send_loop import (
     IDEMPOTENT_EXTENSION as IDEMPOTENT_EXTENSION,
@@ -470,6 +471,7 @@ class PrefectHttpxAsyncClient(_SendLoopShell, httpx.AsyncClient):
             except httpx.TransportError as exc:
                 await response.aclose()
                 return exc
+            retire_connection(response)
         return response
 
     async def _sleep(self, delay: float) -> None:
@@ -716,6 +718,7 @@ class PrefectHttpxSyncClient(_SendLoopShell, httpx.Client):
             except httpx.TransportError as exc:
                 response.close()
                 return exc
+            retire_connection(response)
         return response
 
     def _sleep(self, delay: float) -> None:

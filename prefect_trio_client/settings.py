@@ -167,6 +167,12 @@ class ClientSettings(BaseSettings):
     client_backpressure_max: int = Field(
         default=8, ge=1, le=1000, description="PREFECT_CLIENT_BACKPRESSURE_MAX"
     )
+    # Ours: how long an idle connection is kept for reuse. Below the 5 s after which
+    # uvicorn (Prefect's server) closes idle connections: a request sent on a connection
+    # the server is closing is lost after sending, and a POST cannot be sent again.
+    client_keepalive_expiry: float = Field(
+        default=4.0, ge=0, allow_inf_nan=False, description="PREFECT_CLIENT_KEEPALIVE_EXPIRY"
+    )
     # Ours: nested and concurrent client contexts share one connection per API.
     client_share_connections: bool = Field(
         default=True, description="PREFECT_CLIENT_SHARE_CONNECTIONS"

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import heapq
 import itertools
+import random
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import pytest
@@ -95,14 +98,16 @@ def test_a_limit_not_in_use_does_not_grow() -> None:
 
 def test_rising_latency_shrinks_the_limit() -> None:
     limit = AdaptiveLimit(initial=8, maximum=16, latency_tolerance=3.0)
-    for step in range(10):  # a baseline of 10 ms
+    for step in range(16):  # a window of samples: a typical latency of 10 ms
         slot = limit.try_acquire(float(step))
         assert slot is not None
         limit.release(slot, Signal.OK, step + 0.01)
     before = limit.limit
-    slot = limit.try_acquire(100.0)
-    assert slot is not None
-    limit.release(slot, Signal.OK, 100.5)  # 50 times the baseline
+    for step in range(100, 116):  # a window at 50 times that: shrinks once, at its end
+        assert limit.limit == before
+        slot = limit.try_acquire(float(step))
+        assert slot is not None
+        limit.release(slot, Signal.OK, step + 0.5)
     assert limit.limit == pytest.approx(before * 0.9)
 
 
@@ -214,3 +219,35 @@ def test_a_server_that_got_better_is_found_again_past_the_old_ceiling() -> None:
     _overload(limit, 0.0)  # ceiling 4, limit 2
     _succeed(limit, 2000, 0.0)  # no more overloads: past the ceiling, then normal growth
     assert limit.limit == 16.0
+
+
+def _run_at_full_limit(limit: AdaptiveLimit, latency: Callable[[], float], count: int) -> None:
+    """`count` requests that keep the limit full, each taking its own `latency()`; the
+    next starts as soon as a slot frees (an event-driven simulation, no real time)."""
+    now, started = 0.0, 0
+    in_flight: list[tuple[float, int, Slot]] = []
+    while started < count or in_flight:
+        while started < count and (slot := limit.try_acquire(now)) is not None:
+            heapq.heappush(in_flight, (now + latency(), started, slot))
+            started += 1
+        now, _, slot = heapq.heappop(in_flight)
+        limit.release(slot, Signal.OK, now, "POST /flow_runs/")
+
+
+def test_latency_that_varies_without_queueing_keeps_the_limit() -> None:
+    """A server behind a proxy, far away or busy with others: latencies spread over a
+    tenfold range whatever our load. That is no overload (measured on Prefect's scaled
+    topology: compared with the fastest latency seen, the limit fell to 1)."""
+    rng = random.Random(3)
+    limit = AdaptiveLimit(initial=4, maximum=16)
+    _run_at_full_limit(limit, lambda: 0.01 * rng.lognormvariate(0.0, 0.8), 2000)
+    assert limit.limit >= 12.0
+
+
+def test_a_lasting_rise_of_latency_shrinks_the_limit_and_sets_no_ceiling() -> None:
+    limit = AdaptiveLimit(initial=16, maximum=16)
+    _run_at_full_limit(limit, lambda: 0.01, 64)  # typical: 10 ms
+    _run_at_full_limit(limit, lambda: 0.2, 128)  # twentyfold, lasting: the server queues
+    assert limit.decreases >= 3
+    assert limit.limit < 12.0
+    assert limit._ceiling is None  # the limit grows back at the normal pace

@@ -100,8 +100,18 @@ def _tls(settings: ClientSettings, kwargs: dict[str, Any]) -> None:
     use_shared_ssl_context(kwargs, cafile=cafile)
 
 
-#: Prefect's connection pool limits (one object: every client passes the same).
-_POOL_LIMITS = httpx.Limits(max_connections=16, max_keepalive_connections=8, keepalive_expiry=25)
+@functools.lru_cache(maxsize=16)
+def _pool_limits(keepalive_expiry: float) -> httpx.Limits:
+    """Prefect's connection pool sizes, with our keep-alive expiry (one object per value:
+    the clients that use it pass the same).
+
+    Prefect's client keeps idle connections 25 s, but its server (uvicorn) closes them
+    after 5 s: a request sent just as the server closes its connection is lost after it
+    was sent, which a POST (logs, flow runs) cannot survive. So ours expire first.
+    """
+    return httpx.Limits(
+        max_connections=16, max_keepalive_connections=8, keepalive_expiry=keepalive_expiry
+    )
 
 
 @functools.lru_cache(maxsize=16)
@@ -134,7 +144,7 @@ def httpx_client_kwargs(
     headers.update(auth_headers(api_key=api_key, auth_string=auth_string))
     kwargs: dict[str, Any] = {
         "timeout": _timeout(settings.api_request_timeout),
-        "limits": _POOL_LIMITS,
+        "limits": _pool_limits(settings.client_keepalive_expiry),
         "http2": settings.api_enable_http2,
         "enable_csrf_support": settings.client_csrf_support_enabled
         and server_type is not ServerType.CLOUD,
