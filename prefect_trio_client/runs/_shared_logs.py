@@ -132,12 +132,23 @@ class PerLoop(Generic[A]):
             app = table[key] = make()
         return app
 
+    def find(self, client: PrefectClient) -> A | None:
+        """The app for `client` in this loop, if there is one."""
+        return self._table().get(sharing_key(client))
+
     def forget(self, client: PrefectClient, app: A) -> None:
         """`app` is held by nobody now: drop it from the table (if it is still there)."""
         table = self._table()
         key = sharing_key(client)
         if table.get(key) is app:
             del table[key]
+
+    def forget_app(self, app: A) -> None:
+        """Drop `app` from this loop's table, under whichever key it is (if it is there)."""
+        table = self._table()
+        for key, held in list(table.items()):
+            if held is app:
+                del table[key]
 
 
 _shippers: PerLoop[ShipperApp] = PerLoop("prefect_trio_client.runs.log_shippers")
