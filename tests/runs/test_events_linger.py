@@ -79,7 +79,7 @@ async def tree(client: Client, index: int, emitted: list[str]) -> None:
 async def test_staggered_runs_open_one_client_that_closes_a_linger_after_the_last(
     opened: list[FakeEvents],
 ) -> None:
-    client, emitted = Client(), []
+    client, emitted = Client(), list[str]()
     async with anyio.create_task_group() as group:
         for index in range(20):
             group.start_soon(tree, client, index, emitted)
@@ -98,7 +98,7 @@ async def test_staggered_runs_open_one_client_that_closes_a_linger_after_the_las
 async def test_a_run_during_the_linger_reuses_the_client_and_its_events_are_delivered(
     opened: list[FakeEvents],
 ) -> None:
-    client, emitted = Client(), []
+    client, emitted = Client(), list[str]()
     await tree(client, 0, emitted)
     await anyio.sleep(LINGER / 2)
     await tree(client, 1, emitted)  # joins the lingering client
@@ -116,7 +116,7 @@ async def test_a_run_during_the_linger_reuses_the_client_and_its_events_are_deli
 async def test_events_emitted_while_it_lingers_are_delivered_when_it_closes(
     opened: list[FakeEvents],
 ) -> None:
-    client, emitted = Client(), []
+    client, emitted = Client(), list[str]()
     await tree(client, 0, emitted)
     [events] = opened
     events.emit_nowait("late")  # e.g. emit_event after the flow returned
@@ -129,7 +129,7 @@ async def test_events_emitted_while_it_lingers_are_delivered_when_it_closes(
 async def test_cancelling_the_service_while_it_lingers_closes_it_with_a_flush(
     opened: list[FakeEvents],
 ) -> None:
-    client, emitted = Client(), []
+    client, emitted = Client(), list[str]()
     with anyio.CancelScope() as scope:
         async with open_lifespan_service():
             await tree(client, 0, emitted)
