@@ -3,19 +3,22 @@ credentials), shared by every run tree, as Prefect's engine keeps one per proces
 
 A client per run tree opened a websocket per flow run (one more request per run than
 Prefect's engine). Shared, it is served as the lifespan of a small ASGI app through the
-lifespan service, like the log shipper (`_shared_logs`). A tree that reports by events
-holds it from its start (not from its first task run: trees waiting out 503s before their
-first task would otherwise let it close), concurrent trees borrow it, and the last one
-out waits until its events are confirmed (`EventsClient.flush`, shielded, within
-`FLUSH_TIMEOUT`: when a program's runs have all returned, their task runs are recorded)
-but leaves the websocket open: the lifespan service keeps it `LINGER` seconds more
-(`LifespanService.lease(linger=...)`), so runs that follow each other reuse it instead of
-opening one each (42 ``GET /events/in`` for 100 runs at 20 in flight). Then, or when the
-event loop ends, the service closes it, flushing within `FLUSH_TIMEOUT` (shielded): no
-task outlives the loop. A tree's events that are still buffered when it ends are sent by
-the client's one sender task while other trees hold it. Each tree holds its lease in a
-task of its own nursery (a lease must be entered and left by one task), so task runs in
-any of the caller's tasks borrow the client without owning it.
+lifespan service, like the log shipper (`_shared_logs`). The first task run of a loop
+opens it (a program without tasks loads no websockets); from then on, a tree that reports
+by events holds it from its start, not from its first task run (trees waiting out 503s
+before their first task let it close, and the next task run opened it again: 42
+``GET /events/in`` for 100 runs at 20 in flight). The last tree out waits until its events
+are confirmed (`EventsClient.flush`, shielded, within `FLUSH_TIMEOUT`: when a program's
+runs have all returned, their task runs are recorded) but leaves the websocket open: the
+lifespan service keeps it `LINGER` seconds more (`LifespanService.lease(linger=...)`) for
+the runs that follow. Then, or when the event loop ends, the service closes it, flushing
+within `FLUSH_TIMEOUT` (shielded): no task outlives the loop. An API served in-process
+(the embedded server) gets no linger: its websocket costs no round trip, and lingering
+would keep that server running past its last user, up to the loop's end. A tree's events
+that are still buffered when it ends are sent by the client's one sender task while other
+trees hold it. Each tree holds its lease in a task of its own nursery (a lease must be
+entered and left by one task), so task runs in any of the caller's tasks borrow the
+client without owning it.
 """
 
 from __future__ import annotations
@@ -115,7 +118,8 @@ async def shared_events(client: PrefectClient) -> AsyncIterator[EventsClient | N
     HTTP), held until the block ends. The last holder out waits for its events to be
     confirmed (bounded, shielded), not for the client to close: it lingers."""
     app = _events_apps.get(client, lambda: EventsApp(client))
-    async with current_lifespan_service().lease(app, linger=LINGER):
+    linger = 0.0 if getattr(client, "_app", None) is not None else LINGER
+    async with current_lifespan_service().lease(app, linger=linger):
         app.holders += 1
         try:
             yield app.events
@@ -128,24 +132,33 @@ async def shared_events(client: PrefectClient) -> AsyncIterator[EventsClient | N
 
 class TreeEvents:
     """Hands the tree's task runs the shared events client, or None when they report over
-    HTTP (the setting says so, or the server takes no events). When they report by
-    events, the tree holds the client from its start, in a task of `group`."""
+    HTTP (the setting says so, or the server takes no events). The tree holds the client
+    in a task of `group`: from its start when one is open (or lingers), else from its
+    first task run."""
 
     def __init__(self, client: PrefectClient, group: anyio.abc.TaskGroup) -> None:
         self._client = client
+        self._group = group
         self._wanted = client._settings.client_task_run_reporting == "events"
         self._ready = anyio.Event()
         self._closing = anyio.Event()
+        self._started = False
         self._events: EventsClient | None = None
-        if self._wanted:
-            group.start_soon(self._hold)
+        if self._wanted and events_app_of(client) is not None:
+            self._start()
 
     async def client(self) -> EventsClient | None:
         """The events client task runs report through; None: report over HTTP."""
         if not self._wanted or self._closing.is_set():
             return None
+        self._start()
         await self._ready.wait()
         return self._events
+
+    def _start(self) -> None:
+        if not self._started:
+            self._started = True
+            self._group.start_soon(self._hold)
 
     def close(self) -> None:
         """Give the shared client back (the tree's nursery waits; the last tree out

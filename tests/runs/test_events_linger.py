@@ -4,14 +4,20 @@ loop's end closes it too. With a fake events client, on virtual time, both backe
 
 from __future__ import annotations
 
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, cast
 
 import anyio
 import pytest
 
 from prefect_trio_client.lifespan import open_lifespan_service
 from prefect_trio_client.runs import _tree_events
-from prefect_trio_client.runs._tree_events import LINGER, events_app_of, shared_events
+from prefect_trio_client.runs._tree_events import (
+    LINGER,
+    TreeEvents,
+    events_app_of,
+    shared_events,
+)
 
 pytestmark = [pytest.mark.anyio, pytest.mark.virtual_time]
 
@@ -63,7 +69,12 @@ def opened(monkeypatch: pytest.MonkeyPatch) -> list[FakeEvents]:
 
 
 class Client:
-    """What `shared_events` reads of a client: only its identity (the sharing key)."""
+    """What the run trees read of a client: its identity (the sharing key), whether it
+    serves the API in-process, and the reporting setting."""
+
+    def __init__(self, app: object = None) -> None:
+        self._app = app
+        self._settings = SimpleNamespace(client_task_run_reporting="events")
 
 
 async def tree(client: Client, index: int, emitted: list[str]) -> None:
@@ -155,6 +166,36 @@ async def test_a_run_cancelled_as_the_last_out_still_waits_for_its_events(
             await anyio.sleep(1)
     assert opened[0].delivered == ["task"]  # shielded flush
     assert anyio.current_time() == pytest.approx(FLUSH)
+
+
+async def test_a_tree_holds_an_open_client_from_its_start_and_a_new_one_from_its_first_task(
+    opened: list[FakeEvents],
+) -> None:
+    client = Client()
+    async with anyio.create_task_group() as group:
+        first = TreeEvents(client, group)  # type: ignore[arg-type]
+        await anyio.wait_all_tasks_blocked()
+        assert opened == []  # no task run yet: nothing loaded, nothing opened
+        assert cast(object, await first.client()) is opened[0]
+        first.close()
+    app = events_app_of(client)  # type: ignore[arg-type]
+    assert app is not None  # lingering
+    async with anyio.create_task_group() as group:
+        second = TreeEvents(client, group)  # type: ignore[arg-type]
+        await anyio.wait_all_tasks_blocked()
+        assert app.holders == 1  # held from the start, before any task run
+        await anyio.sleep(LINGER * 2)  # e.g. waiting out 503s before its first task
+        assert cast(object, await second.client()) is opened[0]
+        second.close()
+    assert len(opened) == 1
+
+
+async def test_an_api_served_in_process_gets_no_linger(opened: list[FakeEvents]) -> None:
+    client = Client(app=object())
+    await tree(client, 0, [])
+    [events] = opened
+    assert events.closed_at == anyio.current_time()  # closed by the last run out
+    assert events_app_of(client) is None  # type: ignore[arg-type]
 
 
 async def test_the_linger_is_a_short_grace_period() -> None:
