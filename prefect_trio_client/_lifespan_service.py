@@ -71,7 +71,18 @@ class _Phase(enum.Enum):
 class _Generation:
     """One startup-to-shutdown run of an app, and the leases that share it."""
 
-    __slots__ = ("count", "driver", "failure", "number", "phase", "ready", "state", "stopped")
+    __slots__ = (
+        "count",
+        "driver",
+        "failure",
+        "linger_until",
+        "lingering",
+        "number",
+        "phase",
+        "ready",
+        "state",
+        "stopped",
+    )
 
     def __init__(self, number: int) -> None:
         self.number = number
@@ -82,6 +93,8 @@ class _Generation:
         self.stopped = anyio.Event()  # set once the app's lifespan call has returned
         self.failure: LifespanStartupError | RuntimeError | None = None
         self.driver: LifespanDriver | None = None
+        self.linger_until = 0.0  # idle since the last lease left with a linger: until then
+        self.lingering = False  # a service task waits for `linger_until`
 
     def is_running(self) -> bool:
         """Read the phase afresh (a method, so a check after an await is not narrowed)."""
@@ -114,11 +127,12 @@ class _AppEntry:
 class _Lease:
     """One use of an app; see `LifespanService.lease`."""
 
-    __slots__ = ("_app", "_entry", "_generation", "_service")
+    __slots__ = ("_app", "_entry", "_generation", "_linger", "_service")
 
-    def __init__(self, service: LifespanService, app: ASGIApp) -> None:
+    def __init__(self, service: LifespanService, app: ASGIApp, linger: float) -> None:
         self._service = service
         self._app = app
+        self._linger = linger
         self._entry: _AppEntry | None = None
         self._generation: _Generation | None = None
 
@@ -147,7 +161,7 @@ class _Lease:
         entry, generation = self._entry, self._generation
         if entry is None or generation is None:
             raise RuntimeError("a lifespan lease was exited without being entered")
-        await self._service._release(entry, generation)
+        await self._service._release(entry, generation, self._linger)
 
 
 class LifespanService:
@@ -179,6 +193,7 @@ class LifespanService:
         self._closing = False
         self._idle: anyio.Event | None = None
         self._host_starting = False  # a host task will attach a task group soon
+        self._lingering: set[anyio.CancelScope] = set()  # cancelled when the service closes
 
     def __repr__(self) -> str:
         status = "closed" if self._closing else f"{len(self._entries)} apps"
@@ -199,7 +214,9 @@ class LifespanService:
         """True once the service has begun closing: new leases are refused."""
         return self._closing
 
-    def lease(self, app: ASGIApp) -> AbstractAsyncContextManager[Mapping[str, Any]]:
+    def lease(
+        self, app: ASGIApp, *, linger: float = 0.0
+    ) -> AbstractAsyncContextManager[Mapping[str, Any]]:
         """Use ``app`` for the duration of an ``async with`` block.
 
         The first lease starts the app; concurrent leases share its startup; the last
@@ -207,8 +224,14 @@ class LifespanService:
         `shutdown_timeout`). The block's value is a read-only view of the app's
         lifespan ``state`` dict.
 
+        With `linger`, the last lease out does not shut the app down nor wait: the
+        service keeps it running that many seconds more (for apps that are costly to
+        start and used in bursts), and a lease arriving meanwhile enters at once; then
+        the service shuts it down, or when it closes, whichever comes first.
+
         Args:
             app: An ASGI application; leases are counted per app object (identity).
+            linger: Seconds the app keeps running once this lease leaves last.
 
         Raises:
             LifespanStartupError: On entry, when the app failed to start; the cause is
@@ -216,7 +239,9 @@ class LifespanService:
             RuntimeError: On entry, when the service is closed or closes before the
                 app has started.
         """
-        return _Lease(self, app)
+        if not (linger >= 0 and math.isfinite(linger)):
+            raise ValueError(f"linger must be a finite number of seconds >= 0, not {linger!r}")
+        return _Lease(self, app, float(linger))
 
     def refcount(self, app: ASGIApp) -> int:
         """How many leases of ``app`` are held or waiting for its current startup."""
@@ -272,10 +297,16 @@ class LifespanService:
             # It started after all: the service's task shuts it down, nobody waits.
             self._begin_stop(entry, generation)
 
-    async def _release(self, entry: _AppEntry, generation: _Generation) -> None:
+    async def _release(self, entry: _AppEntry, generation: _Generation, linger: float) -> None:
         generation.count -= 1
         if generation.count > 0 or generation.phase is not _Phase.RUNNING:
             return  # not the last, or the service already stopped it: a no-op
+        if linger > 0 and self._task_group is not None and not self._closing:
+            generation.linger_until = anyio.current_time() + linger
+            if not generation.lingering:
+                generation.lingering = True
+                self._task_group.start_soon(self._linger, entry, generation)
+            return
         self._begin_stop(entry, generation)
         with anyio.CancelScope(shield=True):
             with anyio.move_on_after(self._shutdown_timeout + _GRACE) as waited:
@@ -286,6 +317,21 @@ class LifespanService:
                 describe_app(entry.app),
                 self._shutdown_timeout + _GRACE,
             )
+
+    async def _linger(self, entry: _AppEntry, generation: _Generation) -> None:
+        """Shut `generation` down once it has had no lease until `linger_until` (a later
+        lease that left last may have moved it); nothing if a lease holds it then."""
+        try:
+            with anyio.CancelScope() as scope:
+                self._lingering.add(scope)
+                while generation.count == 0 and generation.is_running():
+                    if anyio.current_time() >= generation.linger_until:
+                        self._begin_stop(entry, generation)
+                        break
+                    await anyio.sleep_until(generation.linger_until)
+        finally:
+            self._lingering.discard(scope)
+            generation.lingering = False
 
     def _begin_stop(self, entry: _AppEntry, generation: _Generation) -> None:
         generation.phase = _Phase.STOPPING
@@ -393,6 +439,8 @@ class LifespanService:
     async def _aclose(self) -> None:
         """Shut every app down and wait for it, bounded; the caller shields this."""
         self._closing = True
+        for scope in self._lingering:
+            scope.cancel()
         for entry in list(self._entries.values()):
             generation = entry.accepting
             if generation is None:

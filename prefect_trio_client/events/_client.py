@@ -143,6 +143,8 @@ class EventsClient:
         """Websocket connections opened after the first one."""
         self._settled = anyio.Event()
         self._has_endpoint = True
+        self._flush_wanted = False  # `flush` asks the sender to confirm what it sent now
+        self._confirming = anyio.Event()  # set (and replaced) when pending events settle
 
     def __repr__(self) -> str:
         return (
@@ -195,6 +197,18 @@ class EventsClient:
         """Queue `event` for sending (Prefect's signature); never waits for the network."""
         self.emit_nowait(event)
 
+    async def flush(self) -> None:
+        """Wait until every event emitted so far was confirmed or dropped, asking the
+        server to confirm now rather than at the next checkpoint; the client stays open.
+        Not bounded here: a server that is away is waited for (up to
+        `unreachable_timeout`, then the events are dropped), so bound it yourself."""
+        mark = self.emitted
+        while self.emitted - self.pending < mark and not self._done.is_set():
+            settled = self._confirming
+            self._flush_wanted = True
+            self._wakeup.set()
+            await settled.wait()
+
     # ------------------------------------------------------------------ lifetime
 
     async def __aenter__(self) -> EventsClient:
@@ -245,6 +259,7 @@ class EventsClient:
         finally:
             self._settled.set()
             self._done.set()
+            self._notify_confirming()
 
     def _finished(self) -> bool:
         return self._state == "closing" and not self._buffer and not self._unconfirmed
@@ -320,6 +335,9 @@ class EventsClient:
             while not self._buffer:
                 if self._state != "open":
                     return None
+                if self._flush_wanted:  # confirm what was sent now
+                    self._flush_wanted = False
+                    return None
                 self._wakeup = anyio.Event()
                 await self._wakeup.wait()
         return self._buffer.popleft() if self._buffer else None
@@ -373,6 +391,7 @@ class EventsClient:
         del self._unconfirmed[:count]
         self.delivered += count
         self._progress = True
+        self._notify_confirming()
 
     async def _post_batches(self) -> bool:
         """Send events by ``POST /events``; the batch in flight stays unconfirmed until
@@ -401,6 +420,7 @@ class EventsClient:
                 if status < 500 and status not in _RETRIED_STATUSES:
                     self._drop(len(batch), f"the server refused them (HTTP {status})")
                     self._unconfirmed.clear()
+                    self._notify_confirming()
                     continue
                 raise _Unreachable(f"POST /events answered HTTP {status}") from None
             except (httpx.HTTPError, OSError) as exc:
@@ -408,6 +428,7 @@ class EventsClient:
             self.delivered += len(batch)
             self._unconfirmed.clear()
             self._progress = True
+            self._notify_confirming()
 
     # ------------------------------------------------------------------ drops
 
@@ -417,6 +438,11 @@ class EventsClient:
         self._unconfirmed.clear()
         if count:
             self._drop(count, reason)
+        self._notify_confirming()
+
+    def _notify_confirming(self) -> None:
+        self._confirming.set()
+        self._confirming = anyio.Event()
 
     def _drop(self, count: int, reason: str) -> None:
         self.dropped += count

@@ -5,10 +5,10 @@ filters like any record, and also reach the program's own handlers (the console)
 handler only appends to a bounded queue (a lock and a deque: it is called from worker
 threads too, and never waits for the event loop). The shipper's task sends what is queued
 to ``POST /logs/`` in batches, one batch in flight at a time: when a batch is full, at
-every interval, and at once when a run asks for a `flush` (group commit: records that
-arrive while a batch is in flight go in the next one, so concurrent runs that end together
-share requests). One shipper serves every run tree of a program that talks to one API
-(`runs._shared_logs`). When the API cannot take them, records are dropped and counted, with
+every interval, at once when asked to `flush`, and when closed (records that arrive
+while a batch is in flight go in the next one). One shipper serves every run tree of a
+program that talks to one API (`runs._shared_logs`, which says when a run's records are
+sent). When the API cannot take them, records are dropped and counted, with
 one warning: logging never fails a run.
 """
 
@@ -80,6 +80,7 @@ class LogShipper:
         self._queued = 0  # records ever queued
         self._settled = 0  # of those, records sent or dropped (the queue is FIFO)
         self._progress = anyio.Event()  # set (and replaced) whenever a batch settles
+        self._sending: anyio.CancelScope | None = None  # `run`'s loop; `close` bounds it
         #: Records that never reached the server (a full queue, a failed send, a closed shipper).
         self.dropped = 0
         #: Records the server accepted.
@@ -106,16 +107,18 @@ class LogShipper:
         self._loop_thread = threading.get_ident()
         with self._lock:
             self._closed = False  # a shared shipper may serve again after a close
+        self._sending = sending = anyio.CancelScope()
         task_status.started()
         try:
-            while not self._closed:
-                with anyio.move_on_after(self.interval):
-                    await self._wake.wait()
-                self._wake = anyio.Event()
-                await self._send_waiting()
+            with sending:
+                while not self._closed:
+                    with anyio.move_on_after(self.interval):
+                        await self._wake.wait()
+                    self._wake = anyio.Event()
+                    await self._send_waiting()
         finally:  # closed, or cancelled with the run: send what waits, within a bound
             with anyio.CancelScope(shield=True) as scope:
-                scope.deadline = anyio.current_time() + self.flush_timeout
+                scope.deadline = min(sending.deadline, anyio.current_time() + self.flush_timeout)
                 await self._send_waiting()
             with self._lock:
                 self._closed = True
@@ -151,9 +154,13 @@ class LogShipper:
                 return
 
     def close(self) -> None:
-        """Stop taking records; `run` sends what waits and returns."""
+        """Stop taking records; `run` sends what waits and returns within `flush_timeout`
+        (a batch in flight counts against it). Called from the shipper's event loop."""
         with self._lock:
             self._closed = True
+        if self._sending is not None:
+            deadline = anyio.current_time() + self.flush_timeout
+            self._sending.deadline = min(self._sending.deadline, deadline)
         self._wake.set()
 
     async def _send_waiting(self) -> None:

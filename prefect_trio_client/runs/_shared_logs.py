@@ -1,13 +1,23 @@
 """One log shipper per (event loop, API and credentials), shared by every run tree.
 
-A shipper per outermost run sent at least one ``POST /logs/`` per run; shared, concurrent
-runs that end together share batches (group commit, see `LogShipper`). Its task must
-outlive any one run tree and live in a nursery that one task enters and leaves, so it is
-served as the lifespan of a small ASGI app through the lifespan service
-(`app_lifespan_context`): that service's refcount contract is the one wanted here. The
-first run tree in starts the shipper, concurrent ones share it, and the last one out
-closes it: its final flush is shielded and bounded (`LogShipper.flush_timeout`), and the
-lease waits for it. The shipper task runs in the service's own task group, never detached.
+A shipper per outermost run sent at least one ``POST /logs/`` per run; shared, the runs
+of a program share batches. Its task must outlive any one run tree and live in a nursery
+that one task enters and leaves, so it is served as the lifespan of a small ASGI app
+through the lifespan service (`app_lifespan_context`): that service's refcount contract
+is the one wanted here. The first run tree in starts the shipper, concurrent ones share
+it, and the last one out closes it: its final flush is shielded and bounded
+(`LogShipper.flush_timeout`), and the lease waits for it. The shipper task runs in the
+service's own task group, never detached.
+
+The guarantee, as Prefect's engine gives it (its log worker sends in the background and
+drains at exit): a run tree that ends while others are in flight does not wait for its
+own records, so runs that end one by one cost no ``POST /logs/`` each (group commit only
+batched runs that ended together: 91 requests per 100 runs at 20 in flight). Its records
+go in the shipper's next batch, sent with a client another tree lends, within
+`LogShipper.interval` seconds (or at once when a batch is full). The last tree out sends
+everything still queued before its call returns, shielded and bounded, also when it is
+cancelled: once a program's runs have all returned, or its event loop ends, every record
+was sent or counted as dropped (with one warning).
 
 Runs whose clients differ in API, transport or headers (credentials) never share one: the
 key is the client's shared connection and a digest of its headers, or the client itself
@@ -122,12 +132,23 @@ class PerLoop(Generic[A]):
             app = table[key] = make()
         return app
 
+    def find(self, client: PrefectClient) -> A | None:
+        """The app for `client` in this loop, if there is one."""
+        return self._table().get(sharing_key(client))
+
     def forget(self, client: PrefectClient, app: A) -> None:
         """`app` is held by nobody now: drop it from the table (if it is still there)."""
         table = self._table()
         key = sharing_key(client)
         if table.get(key) is app:
             del table[key]
+
+    def forget_app(self, app: A) -> None:
+        """Drop `app` from this loop's table, under whichever key it is (if it is there)."""
+        table = self._table()
+        for key, held in list(table.items()):
+            if held is app:
+                del table[key]
 
 
 _shippers: PerLoop[ShipperApp] = PerLoop("prefect_trio_client.runs.log_shippers")
@@ -140,17 +161,15 @@ def shipper_app_for(client: PrefectClient) -> ShipperApp:
 
 @asynccontextmanager
 async def shared_shipper(client: PrefectClient) -> AsyncIterator[LogShipper]:
-    """The shared shipper for a run tree that sends with `client`; on leaving, waits for
-    the tree's records to be sent (or dropped) first, then gives the shipper back."""
+    """The shared shipper for a run tree that sends with `client`. Leaving waits for no
+    records unless the tree is the last one out: then its lease closes the shipper, which
+    sends what waits (shielded, within `LogShipper.flush_timeout`)."""
     app = shipper_app_for(client)
     shipper = app.shipper
     shipper.join(client)
     try:
         async with app_lifespan_context(app):
-            try:
-                yield shipper
-            finally:  # cancelled: at once; the records stay queued for the shipper
-                await shipper.flush()
+            yield shipper
     finally:
         await shipper.leave(client)
         if not shipper._clients:

@@ -115,6 +115,43 @@ async def test_closing_flushes_what_is_buffered(app: App) -> None:
         assert len(await stored_ids(reader, "test.flushed")) == 50
 
 
+async def test_flush_confirms_what_was_sent_and_keeps_the_client_open(app: App) -> None:
+    async with PrefectClient(app) as reader:
+        # no checkpoint is due: flush asks for one now
+        async with get_events_client(app, checkpoint_every=1000) as client:
+            for i in range(20):
+                client.emit_nowait(event("test.flush", i))
+            await client.flush()
+            assert (client.delivered, client.pending) == (20, 0)
+            assert len(await stored_ids(reader, "test.flush")) == 20
+            client.emit_nowait(event("test.flush", 20))  # still open
+            await client.flush()
+            assert client.delivered == 21
+            await client.flush()  # nothing waits: returns at once
+        assert client.reconnects == 0
+
+
+async def test_flush_by_post_when_websockets_are_refused(app: App) -> None:
+    proxy = RefuseWebsockets(app, status=403)
+    async with get_events_client(proxy, http_batch_size=4) as client:
+        for i in range(10):
+            client.emit_nowait(event("test.flush.post", i))
+        await client.flush()
+        assert (client.delivered, client.pending) == (10, 0)
+
+
+@pytest.mark.virtual_time
+async def test_flush_while_the_server_is_down_waits_until_the_events_are_dropped() -> None:
+    down = get_events_client(
+        "http://127.0.0.1:9/api", httpx_settings=_down(), unreachable_timeout=5, close_timeout=1
+    )
+    async with down as client:
+        client.emit_nowait(event("test.down", 0))
+        with anyio.fail_after(60):
+            await client.flush()
+        assert (client.delivered, client.dropped) == (0, 1)
+
+
 def _down() -> dict[str, Any]:
     """A transport for a server that is down: every connection is refused."""
 

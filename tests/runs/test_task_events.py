@@ -379,6 +379,7 @@ async def test_concurrent_flow_runs_share_one_events_client(
             assert len(opened) == 1  # one websocket for all twenty, as Prefect's engine
             # the last run out flushed it: every task run is recorded
             assert len(await client.read_task_runs()) == 20
-            # a later run opens it again (nobody held it)
+            # in-process, it does not linger: a later run opens it again
+            assert _tree_events.events_app_of(client) is None
             assert await fan(5) == 25
             assert len(opened) == 2
