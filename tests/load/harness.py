@@ -363,6 +363,15 @@ def _median_rows(rows: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
     return ordered
 
 
+#: The columns of one server process's CPU, left out when no row measured it (a topology
+#: of several processes measures its own: tests/topology/rows.py).
+SERVER_COLUMNS = {"server_cpu", "server_busy", "limit", "wall_limit", "wall_least"}
+
+
+def _measured_server(rows: list[dict[str, Any]]) -> bool:
+    return any(r.get("server_cpu_s") is not None for r in rows)
+
+
 def table(rows: list[dict[str, Any]]) -> tuple[list[str], dict[str, float]]:
     limits = _server_limits(rows)
     ratios = _ratios(rows)
@@ -370,9 +379,10 @@ def table(rows: list[dict[str, Any]]) -> tuple[list[str], dict[str, float]]:
     groups = sorted(
         _median_rows(rows), key=lambda g: (g[0]["concurrency"], order.get(g[0]["client"], 9))
     )
+    shown = [c for c in COLUMNS if _measured_server(rows) or c[1] not in SERVER_COLUMNS]
     lines = [
-        "| " + " | ".join(title for title, _ in COLUMNS) + " |",
-        "|" + "|".join("---" if i == 0 else "--:" for i in range(len(COLUMNS))) + "|",
+        "| " + " | ".join(title for title, _ in shown) + " |",
+        "|" + "|".join("---" if i == 0 else "--:" for i in range(len(shown))) + "|",
     ]
     for group in groups:
         r = group[0]
@@ -406,7 +416,7 @@ def table(rows: list[dict[str, Any]]) -> tuple[list[str], dict[str, float]]:
             "wall_least": f"{r['wall_s'] / least:.2f}" if least else "",
             "ratio": f"{ratio:.2f}" if ratio is not None else "",
         }
-        lines.append("| " + " | ".join(cells[key] for _, key in COLUMNS) + " |")
+        lines.append("| " + " | ".join(cells[key] for _, key in shown) + " |")
     return lines, limits
 
 
@@ -578,6 +588,26 @@ def _raw_report(rows: list[dict[str, Any]], setting: Setting) -> str:
         "- lost: the driver gave up on the run, or the read-back does not show it Completed "
         "with 2 Completed task runs and 3 log lines; dup: stored flow runs beyond the first "
         "of each idempotency key; retries: requests sent minus calls made.",
+        *(_server_notes(limits) if _measured_server(rows) else _other_note()),
+        "- ours/theirs: done/s of ours over done/s of Prefect's client at the same C in the "
+        "same round; the median over the rounds.",
+    ]
+    details = _details(rows)
+    if details:
+        header += ["", "Where the overload answers landed and what was lost:", "", *details]
+    return "\n".join(header) + "\n"
+
+
+def _other_note() -> list[str]:
+    return [
+        "- other CPU s: what the rest of the machine used during the row (/proc/stat less "
+        "the client and the server's parts): a row where it is large was disturbed (a * "
+        f"after the wall time: more than {DISTURBED} of a core)."
+    ]
+
+
+def _server_notes(limits: dict[str, float]) -> list[str]:
+    return [
         "- server CPU s: CPU time of the server process during the row (/proc); server "
         "busy: that over the wall time (the server is one Python process: about 100% is "
         "one core, and the client runs on the same machine); other CPU s: what the rest of "
@@ -594,13 +624,7 @@ def _raw_report(rows: list[dict[str, Any]], setting: Setting) -> str:
         f"{limits['cpu_per_run'] * 1000:.1f} ms, the least server CPU per flow run any "
         "row of the table needed: a stricter bound, which also counts the machine's "
         "drift against the row.",
-        "- ours/theirs: done/s of ours over done/s of Prefect's client at the same C in the "
-        "same round; the median over the rounds.",
     ]
-    details = _details(rows)
-    if details:
-        header += ["", "Where the overload answers landed and what was lost:", "", *details]
-    return "\n".join(header) + "\n"
 
 
 def main() -> None:

@@ -170,6 +170,14 @@ def _limit_notes(cores: int) -> list[str]:
     ]
 
 
+def _others(row: dict[str, Any]) -> dict[str, Any]:
+    """The row with its "other" CPU (the rest of the machine) less the topology's parts,
+    which the harness counts there since it measured no server process of its own."""
+    if row.get("server_cpu_s") is None and "other_cpu_s" in row:
+        row["other_cpu_s"] -= sum((row.get("parts_cpu_s") or {}).values())
+    return row
+
+
 def run_load(topology: Topology, options: LoadOptions) -> int:
     """The raw-client rows at each C, then the engine rows, through the proxy; print the
     harness's table and the topology's limits. Returns 1 when ours lost or duplicated
@@ -197,7 +205,7 @@ def run_load(topology: Topology, options: LoadOptions) -> int:
     for concurrency in options.engine_concurrencies:
         for client in options.clients:
             one("engine-row", client, options.engine_runs, concurrency)
-    rows = [json.loads(line) for line in results.read_text().splitlines() if line]
+    rows = [_others(json.loads(line)) for line in results.read_text().splitlines() if line]
     cores = os.cpu_count() or 1
     replicas = len(topology.layout.ports.replicas)
     where = (
