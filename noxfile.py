@@ -420,6 +420,9 @@ TOPOLOGY_REQUIREMENTS = [*PREFECT_SERVER_REQUIREMENTS, "prefect-redis==0.3.0"]
 #: CI's share (a few minutes): the lifecycle tests and the replica-kill drill with our
 #: client only (Prefect's client runs it in the full session).
 TOPOLOGY_CI = ["--drills", "replica-kill", "--runs", "60", "--clients", "trio,asyncio"]
+#: The full run only: the load table's rows on the topology and its own limit (raw client
+#: at C=16 and 64, engines at C=20; ``-- --engine-concurrency 20,200`` adds C=200).
+TOPOLOGY_LOAD = ["--load"]
 
 
 def _topology_system_packages(session: nox.Session) -> None:
@@ -448,7 +451,9 @@ def topology(session: nox.Session) -> None:
     failure drills (tests/topology/drill.py: a replica SIGKILLed, PostgreSQL restarted,
     Redis restarted, a proxy cutting idle connections), each with ours on trio and asyncio
     and Prefect's client, 200 flow runs at C=32, the failure once 15% of them were created;
-    the table is printed.
+    the table is printed. Then the refuse-upgrade drill run by engines
+    (tests/topology/engine_drill.py) and the load table's rows with the topology's own
+    limit (tests/topology/rows.py).
 
     ``nox -s topology -- --ci`` is the CI size (the replica-kill drill only, 100 flow runs
     per row); other options after ``--`` go to ``python -m tests.topology run``
@@ -459,7 +464,8 @@ def topology(session: nox.Session) -> None:
     session.install(".", *nox.project.dependency_groups(PYPROJECT, "test"))
     prefect_python = _prefect_virtualenv(session, TOPOLOGY_REQUIREMENTS)
     options = [arg for arg in session.posargs if arg != "--ci"]
-    preset = TOPOLOGY_CI if len(options) < len(session.posargs) else ["--drills", "all"]
+    full = ["--drills", "all", *TOPOLOGY_LOAD]
+    preset = TOPOLOGY_CI if len(options) < len(session.posargs) else full
     session.run(
         "python",
         *("-m", "tests.topology", "run", "--lifecycle", *preset),

@@ -29,9 +29,9 @@ import anyio
 import httpx
 
 try:  # run as a script, this file's folder is on sys.path: the workload module is beside it
-    from workload import machine_cpu, process_tree_cpu
+    from workload import machine_cpu, parse_parts, process_tree_cpu, trees_cpu
 except ImportError:  # imported by the harness, for the names below
-    from tests.load.workload import machine_cpu, process_tree_cpu
+    from tests.load.workload import machine_cpu, parse_parts, process_tree_cpu, trees_cpu
 
 TASKS_PER_FLOW_RUN = 2
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
@@ -94,7 +94,13 @@ def _program(engine: str, tag: str) -> Any:
 
 
 async def drive(
-    engine: str, *, runs: int, concurrency: int, tag: str, server_pid: int | None
+    engine: str,
+    *,
+    runs: int,
+    concurrency: int,
+    tag: str,
+    server_pid: int | None,
+    parts: dict[str, int] | None = None,
 ) -> dict[str, Any]:
     program = _program(engine, tag)
     for index in (-1, -2):  # warm-up runs of the same flow, not counted nor checked
@@ -111,6 +117,7 @@ async def drive(
                 failures.append(f"{type(exc).__name__}: {exc}"[:200])
 
     server_before = process_tree_cpu(server_pid) if server_pid else None
+    parts_before = trees_cpu(parts or {})
     machine_before = machine_cpu()
     cpu_before = time.process_time()
     started = time.perf_counter()
@@ -119,6 +126,7 @@ async def drive(
             group.start_soon(worker)
     wall = time.perf_counter() - started
     client_cpu = time.process_time() - cpu_before
+    parts_after = trees_cpu(parts or {})
     server_cpu = (
         process_tree_cpu(server_pid) - server_before
         if server_pid and server_before is not None
@@ -132,6 +140,7 @@ async def drive(
         "client_cpu_s": client_cpu,
         "server_cpu_s": server_cpu,
         "other_cpu_s": machine_cpu() - machine_before - client_cpu - (server_cpu or 0.0),
+        "parts_cpu_s": {name: parts_after[name] - parts_before[name] for name in parts_after},
         "failures": failures[:20],
         "failed": len(failures),
     }
@@ -145,6 +154,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, required=True)
     parser.add_argument("--tag", required=True)
     parser.add_argument("--server-pid", type=int, default=None)
+    parser.add_argument("--part", action="append", default=[], help="NAME=PID: its CPU too")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
     if args.engine == "prefect" and args.backend != "asyncio":
@@ -162,6 +172,7 @@ def main() -> None:
             concurrency=args.concurrency,
             tag=args.tag,
             server_pid=args.server_pid,
+            parts=parse_parts(args.part),
         )
 
     row.update(anyio.run(run, backend=args.backend))

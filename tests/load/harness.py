@@ -26,11 +26,11 @@ import uuid
 from collections import Counter
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import anyio
 
-from tests.load.workload import CALLS_PER_RUN, outcome, read_back
+from tests.load.workload import CALLS_PER_RUN, outcome, parse_parts, read_back
 
 HERE = Path(__file__).resolve().parent
 CLIENTS = ("prefect", "trio", "asyncio")
@@ -59,7 +59,11 @@ def _drive_ours(args: argparse.Namespace, tag: str, home: str) -> dict[str, Any]
 
     async def main() -> dict[str, Any]:
         return await drive(
-            runs=args.runs, concurrency=args.concurrency, tag=tag, server_pid=args.server_pid
+            runs=args.runs,
+            concurrency=args.concurrency,
+            tag=tag,
+            server_pid=args.server_pid,
+            parts=parse_parts(args.part),
         )
 
     result = anyio.run(main, backend=args.client)
@@ -79,6 +83,7 @@ def _drive_prefect(args: argparse.Namespace, tag: str, home: str) -> dict[str, A
     ]
     if args.server_pid:
         command += ["--server-pid", str(args.server_pid)]
+    command += [f"--part={part}" for part in args.part]
     subprocess.run(command, check=True, env=_client_env(args.api_url, home), cwd=home)
     result: dict[str, Any] = json.loads(out.read_text())
     return result
@@ -154,6 +159,7 @@ def engine_row(args: argparse.Namespace) -> None:
         command += ["--tag", tag, "--out", str(out)]
         if args.server_pid:
             command += ["--server-pid", str(args.server_pid)]
+        command += [f"--part={part}" for part in args.part]
         subprocess.run(command, check=True, env=env, cwd=home)
         result: dict[str, Any] = json.loads(out.read_text())
     records = anyio.run(check_records, args.api_url, tag, args.runs)
@@ -357,6 +363,15 @@ def _median_rows(rows: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
     return ordered
 
 
+#: The columns of one server process's CPU, left out when no row measured it (a topology
+#: of several processes measures its own: tests/topology/rows.py).
+SERVER_COLUMNS = {"server_cpu", "server_busy", "limit", "wall_limit", "wall_least"}
+
+
+def _measured_server(rows: list[dict[str, Any]]) -> bool:
+    return any(r.get("server_cpu_s") is not None for r in rows)
+
+
 def table(rows: list[dict[str, Any]]) -> tuple[list[str], dict[str, float]]:
     limits = _server_limits(rows)
     ratios = _ratios(rows)
@@ -364,9 +379,10 @@ def table(rows: list[dict[str, Any]]) -> tuple[list[str], dict[str, float]]:
     groups = sorted(
         _median_rows(rows), key=lambda g: (g[0]["concurrency"], order.get(g[0]["client"], 9))
     )
+    shown = [c for c in COLUMNS if _measured_server(rows) or c[1] not in SERVER_COLUMNS]
     lines = [
-        "| " + " | ".join(title for title, _ in COLUMNS) + " |",
-        "|" + "|".join("---" if i == 0 else "--:" for i in range(len(COLUMNS))) + "|",
+        "| " + " | ".join(title for title, _ in shown) + " |",
+        "|" + "|".join("---" if i == 0 else "--:" for i in range(len(shown))) + "|",
     ]
     for group in groups:
         r = group[0]
@@ -400,7 +416,7 @@ def table(rows: list[dict[str, Any]]) -> tuple[list[str], dict[str, float]]:
             "wall_least": f"{r['wall_s'] / least:.2f}" if least else "",
             "ratio": f"{ratio:.2f}" if ratio is not None else "",
         }
-        lines.append("| " + " | ".join(cells[key] for _, key in COLUMNS) + " |")
+        lines.append("| " + " | ".join(cells[key] for _, key in shown) + " |")
     return lines, limits
 
 
@@ -474,19 +490,41 @@ def _source() -> str:
     return f"commit {commit}" + (" with uncommitted changes to the package" if changed else "")
 
 
+class Setting(NamedTuple):
+    """Where the rows were measured, for the report's first paragraph."""
+
+    #: The command that measured them.
+    by: str = "`nox -s load`"
+    #: The server of a raw-client row.
+    server: str = "a fresh `prefect server start --no-services` (SQLite) per row"
+    #: The server of an engine row.
+    engine_server: str = "a fresh `prefect server start` with its services (SQLite) per row"
+
+
+#: `nox -s load`'s own setting.
+LOAD_SETTING = Setting()
+
+
+def render(everything: list[dict[str, Any]], setting: Setting = LOAD_SETTING) -> str:
+    """The report of rows (raw-client and engine ones) as markdown."""
+    rows = [r for r in everything if r.get("kind") != "engine"]
+    engines = [r for r in everything if r.get("kind") == "engine"]
+    return (_raw_report(rows, setting) if rows else "") + (
+        _engine_report(engines, setting) if engines else ""
+    )
+
+
 def report(args: argparse.Namespace) -> None:
     everything = [json.loads(line) for line in args.results.read_text().splitlines() if line]
     if not everything:
         sys.exit(f"no rows in {args.results}")
-    rows = [r for r in everything if r.get("kind") != "engine"]
-    engines = [r for r in everything if r.get("kind") == "engine"]
-    text = (_raw_report(rows) if rows else "") + (_engine_report(engines) if engines else "")
+    text = render(everything)
     print(text)
     if args.markdown:
         args.markdown.write_text(text, encoding="utf-8")
 
 
-def _engine_report(rows: list[dict[str, Any]]) -> str:
+def _engine_report(rows: list[dict[str, Any]], setting: Setting) -> str:
     versions = sorted({r["client_version"] for r in rows})
     runs = sorted({r["runs"] for r in rows})
     rounds = len({r.get("round", 0) for r in rows})
@@ -494,13 +532,13 @@ def _engine_report(rows: list[dict[str, Any]]) -> str:
     lines = [
         "# Load: our engine against Prefect's, on a real Prefect server with its services",
         "",
-        f"Measured {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC by `nox -s load` on "
+        f"Measured {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC by {setting.by} on "
         f"{os.cpu_count()} CPUs ({platform.python_implementation()} "
         f"{platform.python_version()}): {rounds} round{'s' if rounds > 1 else ''}; "
         f"{', '.join(map(str, runs))} flow runs per row of one program (`tests/load/"
         "engine_driver.py`: a flow of 2 tasks and 1 log line), C flow runs in flight, "
-        "after 2 warm-up runs; a fresh `prefect server start` with its services (SQLite) "
-        f"per row. Engines: {'; '.join(versions)}; our source: {sources}.",
+        f"after 2 warm-up runs; {setting.engine_server}. Engines: {'; '.join(versions)}; "
+        f"our source: {sources}.",
         "",
         *engine_table(rows),
         "",
@@ -522,7 +560,7 @@ def _engine_report(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def _raw_report(rows: list[dict[str, Any]]) -> str:
+def _raw_report(rows: list[dict[str, Any]], setting: Setting) -> str:
     lines, limits = table(rows)
     versions = sorted({r.get("client_version", r["client"]) for r in rows})
     runs = sorted({r["runs"] for r in rows})
@@ -531,15 +569,14 @@ def _raw_report(rows: list[dict[str, Any]]) -> str:
     header = [
         "# Load: our client against Prefect's own, on a real Prefect server",
         "",
-        f"Measured {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC by `nox -s load` on "
+        f"Measured {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC by {setting.by} on "
         f"{os.cpu_count()} CPUs ({platform.python_implementation()} "
         f"{platform.python_version()}): {rounds} round{'s' if rounds > 1 else ''}, each of "
         f"every client at every concurrency in turn; {', '.join(map(str, runs))} flow runs "
         "per row, each "
         f"{CALLS_PER_RUN} calls (create_flow_run with an idempotency key, Running, 2 task "
         "runs each created, Running, Completed, one create_logs of 3 lines, Completed), "
-        "C flow runs in flight, one client shared by all workers; a fresh "
-        "`prefect server start --no-services` (SQLite) per row. Clients: "
+        f"C flow runs in flight, one client shared by all workers; {setting.server}. Clients: "
         f"{'; '.join(versions)}; our client's source: {sources}.",
         "",
         *lines,
@@ -551,6 +588,26 @@ def _raw_report(rows: list[dict[str, Any]]) -> str:
         "- lost: the driver gave up on the run, or the read-back does not show it Completed "
         "with 2 Completed task runs and 3 log lines; dup: stored flow runs beyond the first "
         "of each idempotency key; retries: requests sent minus calls made.",
+        *(_server_notes(limits) if _measured_server(rows) else _other_note()),
+        "- ours/theirs: done/s of ours over done/s of Prefect's client at the same C in the "
+        "same round; the median over the rounds.",
+    ]
+    details = _details(rows)
+    if details:
+        header += ["", "Where the overload answers landed and what was lost:", "", *details]
+    return "\n".join(header) + "\n"
+
+
+def _other_note() -> list[str]:
+    return [
+        "- other CPU s: what the rest of the machine used during the row (/proc/stat less "
+        "the client and the server's parts): a row where it is large was disturbed (a * "
+        f"after the wall time: more than {DISTURBED} of a core)."
+    ]
+
+
+def _server_notes(limits: dict[str, float]) -> list[str]:
+    return [
         "- server CPU s: CPU time of the server process during the row (/proc); server "
         "busy: that over the wall time (the server is one Python process: about 100% is "
         "one core, and the client runs on the same machine); other CPU s: what the rest of "
@@ -567,13 +624,7 @@ def _raw_report(rows: list[dict[str, Any]]) -> str:
         f"{limits['cpu_per_run'] * 1000:.1f} ms, the least server CPU per flow run any "
         "row of the table needed: a stricter bound, which also counts the machine's "
         "drift against the row.",
-        "- ours/theirs: done/s of ours over done/s of Prefect's client at the same C in the "
-        "same round; the median over the rounds.",
     ]
-    details = _details(rows)
-    if details:
-        header += ["", "Where the overload answers landed and what was lost:", "", *details]
-    return "\n".join(header) + "\n"
 
 
 def main() -> None:
@@ -586,6 +637,13 @@ def main() -> None:
     one.add_argument("--api-url", required=True)
     one.add_argument("--server-pid", type=int, default=None)
     one.add_argument("--server-log", type=Path, default=None)
+    one.add_argument(
+        "--part",
+        action="append",
+        default=[],
+        metavar="NAME=PID",
+        help="also measure this process's CPU (with its children), e.g. a topology's replica",
+    )
     one.add_argument("--prefect-python", default=None)
     one.add_argument("--results", type=Path, required=True)
     one.add_argument("--round", type=int, default=0, help="which round of the table")

@@ -7,6 +7,7 @@ set) is shared by every worker of a row, as a real program shares it.
 from __future__ import annotations
 
 import sys
+from collections.abc import Mapping
 from typing import Any
 from uuid import UUID
 
@@ -70,7 +71,12 @@ class OursLoadClient:
 
 
 async def drive(
-    *, runs: int, concurrency: int, tag: str, server_pid: int | None = None
+    *,
+    runs: int,
+    concurrency: int,
+    tag: str,
+    server_pid: int | None = None,
+    parts: Mapping[str, int] | None = None,
 ) -> dict[str, Any]:
     """Run the workload with our client against the API ``PREFECT_API_URL`` names."""
     recorder = Recorder()
@@ -82,6 +88,7 @@ async def drive(
             concurrency=concurrency,
             tag=tag,
             server_pid=server_pid,
+            parts=parts,
         )
         limit = client.httpx_client.backpressure
         if limit is not None:

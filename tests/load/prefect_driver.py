@@ -32,7 +32,7 @@ from prefect.client.schemas.objects import FlowRun, FlowRunPolicy
 from prefect.states import Completed, Pending, Running, to_state_create
 
 # Run as a script, this file's folder is on sys.path: the workload module is beside it.
-from workload import TASK_KEY, Recorder, now, run_workload
+from workload import TASK_KEY, Recorder, now, parse_parts, run_workload
 
 _STATES = {"RUNNING": Running, "COMPLETED": Completed}
 
@@ -105,7 +105,9 @@ class PrefectLoadClient:
         )
 
 
-async def drive(*, runs: int, concurrency: int, tag: str, server_pid: int | None) -> dict[str, Any]:
+async def drive(
+    *, runs: int, concurrency: int, tag: str, server_pid: int | None, parts: dict[str, int]
+) -> dict[str, Any]:
     recorder = Recorder()
     async with get_client(httpx_settings={"event_hooks": recorder.hooks()}) as client:
         result: dict[str, Any] = await run_workload(
@@ -115,6 +117,7 @@ async def drive(*, runs: int, concurrency: int, tag: str, server_pid: int | None
             concurrency=concurrency,
             tag=tag,
             server_pid=server_pid,
+            parts=parts,
         )
     return result
 
@@ -125,6 +128,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, required=True)
     parser.add_argument("--tag", required=True)
     parser.add_argument("--server-pid", type=int, default=None)
+    parser.add_argument("--part", action="append", default=[], help="NAME=PID: its CPU too")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
     if importlib.util.find_spec("prefect_trio_client") is not None:
@@ -135,6 +139,7 @@ def main() -> None:
             concurrency=args.concurrency,
             tag=args.tag,
             server_pid=args.server_pid,
+            parts=parse_parts(args.part),
         )
     )
     result["client_version"] = f"prefect {__import__('prefect').__version__}"

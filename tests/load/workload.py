@@ -28,7 +28,7 @@ import os
 import re
 import time
 from collections import Counter, defaultdict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Protocol, TypeVar
@@ -48,11 +48,13 @@ __all__ = [
     "machine_cpu",
     "now",
     "outcome",
+    "parse_parts",
     "process_tree_cpu",
     "read_back",
     "record_counts",
     "run_key",
     "run_workload",
+    "trees_cpu",
 ]
 
 TASKS_PER_RUN = 2
@@ -116,6 +118,11 @@ def process_tree_cpu(pid: int) -> float:
     Threads are included (a process's stat counts them all), and so are children that
     exited and were waited for. Processes that vanish while being read are skipped.
     """
+    return trees_cpu({"tree": pid})["tree"]
+
+
+def trees_cpu(roots: Mapping[str, int]) -> dict[str, float]:
+    """`process_tree_cpu` of several processes by name, from one read of /proc."""
     ticks = os.sysconf("SC_CLK_TCK")
     parents: dict[int, int] = {}
     times: dict[int, int] = {}
@@ -131,15 +138,35 @@ def process_tree_cpu(pid: int) -> float:
         # fields[0] is field 3 of proc(5): ppid is 4, utime..cstime are 14..17.
         parents[int(entry)] = int(fields[1])
         times[int(entry)] = sum(int(value) for value in fields[11:15])
-    tree = {pid}
-    grew = True
-    while grew:
-        grew = False
-        for child, parent in parents.items():
-            if parent in tree and child not in tree:
-                tree.add(child)
-                grew = True
-    return sum(times.get(member, 0) for member in tree) / ticks
+    children: defaultdict[int, list[int]] = defaultdict(list)
+    for child, parent in parents.items():
+        children[parent].append(child)
+
+    def tree(pid: int) -> float:
+        members, todo = {pid}, [pid]
+        while todo:
+            for child in children.get(todo.pop(), []):
+                if child not in members:
+                    members.add(child)
+                    todo.append(child)
+        return sum(times.get(member, 0) for member in members) / ticks
+
+    return {name: tree(pid) for name, pid in roots.items()}
+
+
+def parse_parts(values: list[str]) -> dict[str, int]:
+    """``NAME=PID`` options (``--part replica-0=1234``) as a mapping.
+
+    Raises:
+        ValueError: a value is not NAME=PID with a whole number for PID.
+    """
+    parts: dict[str, int] = {}
+    for value in values:
+        name, _, pid = value.partition("=")
+        if not name or not pid.isdigit():
+            raise ValueError(f"--part {value!r}: expected NAME=PID, e.g. replica-0=1234")
+        parts[name] = int(pid)
+    return parts
 
 
 def machine_cpu() -> float:
@@ -256,6 +283,7 @@ async def run_workload(
     concurrency: int,
     tag: str,
     server_pid: int | None = None,
+    parts: Mapping[str, int] | None = None,
     warmup: int = 2,
 ) -> dict[str, Any]:
     """Run the workload: ``runs`` flow runs, at most ``concurrency`` in flight.
@@ -272,6 +300,8 @@ async def run_workload(
         concurrency: How many flow runs in flight at most (the number of workers).
         tag: Tags every flow run of this row; names and idempotency keys derive from it.
         server_pid: The server's process id, to measure its CPU time; None skips it.
+        parts: More processes whose CPU time (each with its descendants) to measure,
+            by name: a topology's replicas, database, proxy (``parts_cpu_s``).
         warmup: How many untimed runs go first (not counted, not read back).
     """
     flow_id = await client.create_flow_from_name(flow_name(tag))
@@ -341,6 +371,7 @@ async def run_workload(
 
     recorder.restart()
     server_cpu_before = process_tree_cpu(server_pid) if server_pid else None
+    parts_before = trees_cpu(parts or {})
     machine_cpu_before = machine_cpu()
     client_cpu_before = time.process_time()
     started = time.perf_counter()
@@ -350,6 +381,7 @@ async def run_workload(
     wall = time.perf_counter() - started
     client_cpu = time.process_time() - client_cpu_before
     all_cpu = machine_cpu() - machine_cpu_before
+    parts_after = trees_cpu(parts or {})
     server_cpu = (
         process_tree_cpu(server_pid) - server_cpu_before
         if server_pid and server_cpu_before is not None
@@ -364,6 +396,7 @@ async def run_workload(
         "server_cpu_s": server_cpu,
         # Everything else the machine ran meanwhile (other work disturbs a measurement).
         "other_cpu_s": all_cpu - client_cpu - (server_cpu or 0.0),
+        "parts_cpu_s": {name: parts_after[name] - parts_before[name] for name in parts_after},
         "calls": {STEP_ROUTES[step]: n for step, n in calls.items()},
         "not_accepted": dict(not_accepted),
         "failures": sorted(failures, key=lambda f: f["index"]),

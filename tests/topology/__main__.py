@@ -3,9 +3,11 @@
     python -m tests.topology up --prefect .nox/topology-prefect/bin/prefect
         start it, print the URLs, wait for Ctrl-C, tear it down
     python -m tests.topology run --prefect ... --prefect-python ... [--lifecycle]
-            [--drills replica-kill,postgres-restart,redis-restart,idle-cut | all]
-        start it, run the interop lifecycle tests and/or the failure drills, tear down;
-        exit 1 when a test fails or our client lost or duplicated a flow run
+            [--drills replica-kill,postgres-restart,redis-restart,idle-cut,refuse-upgrade | all]
+            [--load]
+        start it, run the interop lifecycle tests, the failure drills and/or the load
+        table's rows (raw client at C=16 and 64, engines at C=20) with the topology's own
+        limit, tear down; exit 1 when a test fails or our client lost or duplicated a run
 
 Ports come from ``--base-port`` (seven consecutive ports) or are picked free.
 """
@@ -24,7 +26,11 @@ from tests.topology.stack import Topology, start_topology
 
 #: The interop tests run on the topology: the whole client lifecycle, and what only a
 #: topology shows (tests marked `topology`).
-LIFECYCLE_TESTS = ["tests/interop/test_lifecycle.py", "tests/interop/test_topology.py"]
+LIFECYCLE_TESTS = [
+    "tests/interop/test_lifecycle.py",
+    "tests/interop/test_topology.py",
+    "tests/interop/test_topology_events.py",
+]
 REPOSITORY = Path(__file__).resolve().parent.parent.parent
 
 
@@ -70,8 +76,14 @@ def lifecycle(topology: Topology, pytest_args: list[str]) -> int:
     return subprocess.run(command, env=env, cwd=REPOSITORY, check=False).returncode
 
 
+def _numbers(text: str) -> list[int]:
+    return [int(value) for value in text.split(",") if value]
+
+
 def run(args: argparse.Namespace) -> int:
     from tests.topology.drill import DRILLS, DrillOptions, run_drills
+    from tests.topology.engine_drill import ENGINE_DRILLS, EngineDrillOptions, run_engine_drills
+    from tests.topology.rows import LoadOptions, run_load
 
     started = time.monotonic()
     failed = 0
@@ -81,7 +93,10 @@ def run(args: argparse.Namespace) -> int:
         _describe(topology)
         if args.lifecycle:
             failed |= lifecycle(topology, args.pytest_args)
-        drills = list(DRILLS) if args.drills == "all" else [d for d in args.drills.split(",") if d]
+        everything = [*DRILLS, *ENGINE_DRILLS]
+        chosen = everything if args.drills == "all" else [d for d in args.drills.split(",") if d]
+        engine_drills = [d for d in chosen if d in ENGINE_DRILLS]
+        drills = [d for d in chosen if d not in ENGINE_DRILLS]
         if drills:
             options = DrillOptions(
                 clients=[c for c in args.clients.split(",") if c],
@@ -92,6 +107,25 @@ def run(args: argparse.Namespace) -> int:
                 markdown=args.markdown,
             )
             failed |= run_drills(topology, drills, options)
+        if engine_drills:
+            engine_options = EngineDrillOptions(
+                clients=[c for c in args.clients.split(",") if c],
+                runs=args.engine_runs,
+                concurrency=_numbers(args.engine_concurrency)[0],
+                prefect_python=args.prefect_python,
+            )
+            failed |= run_engine_drills(topology, engine_drills, engine_options)
+        if args.load:
+            load = LoadOptions(
+                clients=[c for c in args.clients.split(",") if c],
+                prefect_python=args.prefect_python,
+                runs=args.load_runs,
+                concurrencies=_numbers(args.load_concurrency),
+                engine_runs=args.engine_runs,
+                engine_concurrencies=_numbers(args.engine_concurrency),
+                markdown=args.load_markdown,
+            )
+            failed |= run_load(topology, load)
     print(f"topology: done in {time.monotonic() - started:.0f} s", flush=True)
     return 1 if failed else 0
 
@@ -118,6 +152,12 @@ def main() -> None:
     drive.add_argument("--concurrency", type=int, default=32)
     drive.add_argument("--fail-at", type=float, default=0.15, help="share of runs created")
     drive.add_argument("--markdown", type=Path, default=None, help="also write the table here")
+    drive.add_argument("--load", action="store_true", help="the load table's rows, its limit")
+    drive.add_argument("--load-runs", type=int, default=200, help="flow runs per raw row")
+    drive.add_argument("--load-concurrency", default="16,64", help="raw rows' C, comma-separated")
+    drive.add_argument("--engine-runs", type=int, default=100, help="flow runs per engine row")
+    drive.add_argument("--engine-concurrency", default="20", help="engine rows' C (200 too?)")
+    drive.add_argument("--load-markdown", type=Path, default=None, help="the load table, here")
     drive.add_argument("pytest_args", nargs="*", help="after --: options for pytest")
     args = parser.parse_args()
     args.prefect = args.prefect.absolute()
