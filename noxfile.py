@@ -219,15 +219,22 @@ def interop(session: nox.Session) -> None:
     """Run tests/interop against a real `prefect server start` (plain; then, with CSRF on,
     the modules in `CSRF_MODULES`).
 
-    The server lives in this session's virtualenv (it is not a dependency of the
-    package), binds to 127.0.0.1 on a free port with a temporary PREFECT_HOME, and is
-    stopped by its PID whatever happens.
+    The servers (plain, CSRF on, with services) live in this session's virtualenv (Prefect
+    is not a dependency of the package), start at once, each on 127.0.0.1 on a free port
+    with a temporary PREFECT_HOME, and are stopped by their PIDs whatever happens.
     """
     session.install(".", *nox.project.dependency_groups(PYPROJECT, "test"))
     session.install(*PREFECT_SERVER_REQUIREMENTS)
     prefect = str(Path(session.bin) / "prefect")
-    for csrf in (False, True):
-        with _prefect_server(session, prefect, csrf=csrf) as server:
+    # The three servers start together (their start-ups overlap) and answer in turn.
+    with _prefect_servers(
+        session,
+        prefect,
+        ServerConfig(csrf=False),
+        ServerConfig(csrf=True),
+        ServerConfig(csrf=False, services=True),
+    ) as (plain, csrf_on, with_services):
+        for csrf, server in ((False, plain), (True, csrf_on)):
             session.run(
                 "pytest",
                 # with CSRF on, the modules whose requests differ: the token on every
@@ -241,10 +248,9 @@ def interop(session: nox.Session) -> None:
                     "PREFECT_TRIO_CLIENT_INTEROP_CSRF": "1" if csrf else "0",
                 },
             )
-    # Prefect's own engine reports task runs as events, which only a server with its
-    # services records: the engine-against-engine comparison runs against one, and so do
-    # the event reads (the services store events).
-    with _prefect_server(session, prefect, csrf=False, services=True) as server:
+        # Prefect's own engine reports task runs as events, which only a server with its
+        # services records: the engine-against-engine comparison runs against one, and so
+        # do the event reads (the services store events).
         session.run(
             "pytest",
             "tests/interop/test_engine_records.py",
@@ -254,7 +260,7 @@ def interop(session: nox.Session) -> None:
             "no:randomly",
             *session.posargs,
             env={
-                "PREFECT_TRIO_CLIENT_INTEROP_API_URL": server.api_url,
+                "PREFECT_TRIO_CLIENT_INTEROP_API_URL": with_services.api_url,
                 "PREFECT_TRIO_CLIENT_INTEROP_SERVICES": "1",
             },
         )
@@ -488,6 +494,14 @@ class PrefectServer(NamedTuple):
     log: Path
 
 
+class ServerConfig(NamedTuple):
+    """One `prefect server start`: CSRF protection, its services, extra environment."""
+
+    csrf: bool
+    services: bool = False
+    extra_env: dict[str, str] | None = None
+
+
 @contextlib.contextmanager
 def _prefect_server(
     session: nox.Session,
@@ -501,6 +515,29 @@ def _prefect_server(
 
     Without `services` it runs ``--no-services``; with them it also records task runs
     from events, as Prefect's own engine needs."""
+    config = ServerConfig(csrf=csrf, services=services, extra_env=extra_env)
+    with _prefect_servers(session, prefect, config) as (server,):
+        yield server
+
+
+@contextlib.contextmanager
+def _prefect_servers(
+    session: nox.Session, prefect: str, *configs: ServerConfig
+) -> Iterator[tuple[PrefectServer, ...]]:
+    """Several Prefect servers started at once, so that their start-ups (tens of seconds
+    of imports and migrations each) overlap; yields them once each answers /api/health,
+    and stops them all by PID whatever happens."""
+    with contextlib.ExitStack() as stack:
+        started = [stack.enter_context(_launched(session, prefect, c)) for c in configs]
+        yield tuple(_healthy(session, *launched) for launched in started)
+
+
+@contextlib.contextmanager
+def _launched(
+    session: nox.Session, prefect: str, config: ServerConfig
+) -> Iterator[tuple[subprocess.Popen[bytes], PrefectServer, float]]:
+    """`prefect server start` launched (not yet answering): the process, the server, and
+    when it started; terminated (killed after 20 s) and its PREFECT_HOME removed on exit."""
     home = Path(tempfile.mkdtemp(prefix="prefect-interop-"))
     port = _free_port()
     api_url = f"http://127.0.0.1:{port}/api"
@@ -509,33 +546,19 @@ def _prefect_server(
         "PREFECT_HOME": str(home),
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         "PREFECT_UI_ENABLED": "false",
-        "PREFECT_SERVER_API_CSRF_PROTECTION_ENABLED": "true" if csrf else "false",
-        **(extra_env or {}),
+        "PREFECT_SERVER_API_CSRF_PROTECTION_ENABLED": "true" if config.csrf else "false",
+        **(config.extra_env or {}),
     }
     log_path = home / "server.log"
     command = [prefect, "server", "start", "--host", "127.0.0.1", "--port", str(port)]
-    if not services:
+    if not config.services:
         command.append("--no-services")
-    session.log(f"starting {' '.join(command)} (CSRF {'on' if csrf else 'off'})")
+    session.log(f"starting {' '.join(command)} (CSRF {'on' if config.csrf else 'off'})")
     started = time.monotonic()
     with log_path.open("wb") as log:
         server = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
-        deadline = started + 180
-        while True:
-            if server.poll() is not None:
-                session.error(f"the Prefect server exited:\n{log_path.read_text()[-4000:]}")
-            try:
-                with urllib.request.urlopen(f"{api_url}/health", timeout=2) as answer:
-                    if answer.status == 200:
-                        break
-            except (urllib.error.URLError, OSError):
-                pass
-            if time.monotonic() > deadline:
-                session.error(f"no /api/health after 180 s:\n{log_path.read_text()[-4000:]}")
-            time.sleep(0.5)
-        session.log(f"Prefect server ready at {api_url} in {time.monotonic() - started:.1f}s")
-        yield PrefectServer(api_url, server.pid, log_path)
+        yield server, PrefectServer(api_url, server.pid, log_path), started
     finally:
         server.terminate()
         try:
@@ -544,3 +567,32 @@ def _prefect_server(
             server.kill()
             server.wait()
         shutil.rmtree(home, ignore_errors=True)
+
+
+def _healthy(
+    session: nox.Session,
+    process: subprocess.Popen[bytes],
+    server: PrefectServer,
+    started: float,
+) -> PrefectServer:
+    """``server`` once it answers /api/health: 180 s at most from when the wait for it
+    began (servers started together share the machine, so each gets a wait of its own)."""
+    deadline = time.monotonic() + 180
+    while True:
+        if process.poll() is not None:
+            session.error(
+                f"the Prefect server for {server.api_url} exited:\n{server.log.read_text()[-4000:]}"
+            )
+        try:
+            with urllib.request.urlopen(f"{server.api_url}/health", timeout=2) as answer:
+                if answer.status == 200:
+                    break
+        except (urllib.error.URLError, OSError):
+            pass
+        if time.monotonic() > deadline:
+            session.error(
+                f"no {server.api_url}/health after 180 s:\n{server.log.read_text()[-4000:]}"
+            )
+        time.sleep(0.5)
+    session.log(f"Prefect server ready at {server.api_url} in {time.monotonic() - started:.1f}s")
+    return server
