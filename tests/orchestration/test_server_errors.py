@@ -30,6 +30,11 @@ def _error() -> httpx.Response:
     return httpx.Response(500, json={"exception_message": "Internal Server Error"})
 
 
+def _instant(text: str) -> datetime:
+    """A wire timestamp as a datetime (Python 3.10's `fromisoformat` reads no "Z")."""
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
 class TaskRunServer:
     """One task run. The first `failures` set_state answers are 500s; `applied_before`
     says whether each failing one stored the state before failing (a commit whose
@@ -165,8 +170,7 @@ class LogServer:
             found = [
                 {**log, "id": str(uuid4())}
                 for log in self.stored
-                if log["flow_run_id"] in runs
-                and datetime.fromisoformat(log["timestamp"]) == datetime.fromisoformat(at)
+                if log["flow_run_id"] in runs and _instant(log["timestamp"]) == _instant(at)
             ]
             return httpx.Response(200, json=found)
         if self.calls[route] <= self.failures:
