@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.topology.config import Layout
+from tests.topology.rows import publish
 from tests.topology.stack import Topology
 
 __all__ = ["DRILLS", "Drill", "DrillOptions", "drill_table", "run_drills"]
@@ -224,10 +225,7 @@ def run_drills(topology: Topology, drills: list[str], options: DrillOptions) -> 
         "",
         *drill_table(rows),
     ]
-    text = "\n".join(lines) + "\n"
-    print(text, flush=True)
-    if options.markdown is not None:
-        options.markdown.write_text(text, encoding="utf-8")
+    publish("\n".join(lines) + "\n", options.markdown)
     bad = [
         f"{drill.name} {row['client']}"
         for row, (drill, at) in zip(rows, done, strict=True)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tests.topology.rows import harness
+from tests.topology.rows import harness, publish
 from tests.topology.stack import Topology
 
 __all__ = ["ENGINE_DRILLS", "EngineDrillOptions", "engine_drill_table", "run_engine_drills"]
@@ -94,10 +94,7 @@ def run_engine_drills(topology: Topology, drills: list[str], options: EngineDril
         "",
         *engine_drill_table(rows),
     ]
-    text = "\n".join(lines) + "\n"
-    print(text, flush=True)
-    if options.markdown is not None:
-        options.markdown.write_text(text, encoding="utf-8")
+    publish("\n".join(lines) + "\n", options.markdown)
     bad = [
         f"{row['drill']} {row['client']}"
         for row in rows

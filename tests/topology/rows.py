@@ -27,7 +27,7 @@ from typing import Any
 from tests.load.harness import Setting, render
 from tests.topology.stack import Topology
 
-__all__ = ["LoadOptions", "harness", "limit_table", "parts", "run_load"]
+__all__ = ["LoadOptions", "harness", "limit_table", "parts", "publish", "run_load"]
 
 REPOSITORY = Path(__file__).resolve().parent.parent.parent
 OURS = ("trio", "asyncio")
@@ -229,9 +229,7 @@ def run_load(topology: Topology, options: LoadOptions) -> int:
             "",
         ]
     )
-    print(text, flush=True)
-    if options.markdown is not None:
-        options.markdown.write_text(text, encoding="utf-8")
+    publish(text, options.markdown)
     bad = [
         f"{row.get('kind', 'raw')} {row['client']} C={row['concurrency']}"
         for row in rows
@@ -242,3 +240,10 @@ def run_load(topology: Topology, options: LoadOptions) -> int:
         print(f"load rows FAILED for ours (lost or duplicated): {', '.join(bad)}", flush=True)
         return 1
     return 0
+
+
+def publish(text: str, markdown: Path | None) -> None:
+    """Print a report, and write it to `markdown` when one was asked for."""
+    print(text, flush=True)
+    if markdown is not None:
+        markdown.write_text(text, encoding="utf-8")
