@@ -33,7 +33,7 @@ from prefect_trio_client.schemas.events import (
 )
 
 if TYPE_CHECKING:
-    from prefect_trio_client.events import EventsClient
+    pass
 from tests.interop.test_lifecycle import Blocking
 
 SERVICES = os.environ.get("PREFECT_TRIO_CLIENT_INTEROP_SERVICES") == "1"
@@ -176,47 +176,10 @@ async def test_events_emitted_over_the_websocket(
 
 
 async def subscribed_scenario(unique: str) -> None:
-    """Events emitted through our websocket reach our subscriber.
+    """Events emitted through our websocket reach our subscriber."""
+    from tests.interop.events_read import subscribed
 
-    Prefect's server starts streaming live events a moment after it takes the filter, and
-    backfills only what its persister has written: an event emitted in between reaches no
-    one. So a probe event is emitted every second until the subscription shows it, and
-    the three events of the test only then.
-    """
-    from prefect_trio_client.events import get_events_client, get_events_subscriber
-
-    mine = EventFilter(event=EventNameFilter(prefix=[f"sub.{unique}."]))
-    live = anyio.Event()
-    sent: list[bool] = []
-    seen: list[str] = []
-
-    async def emit(emitter: EventsClient) -> None:
-        while not live.is_set():
-            probe = Event(
-                event=f"sub.{unique}.probe", resource=Resource({"prefect.resource.id": "probe"})
-            )
-            emitter.emit_nowait(probe)
-            with anyio.move_on_after(1):
-                await live.wait()
-        for i in range(3):
-            thing = Event(
-                event=f"sub.{unique}.thing", resource=Resource({"prefect.resource.id": f"sub.{i}"})
-            )
-            sent.append(emitter.emit_nowait(thing))
-
-    async with get_events_subscriber(mine) as subscriber, get_events_client() as emitter:
-        with anyio.fail_after(90):
-            async with anyio.create_task_group() as tasks:
-                tasks.start_soon(emit, emitter)
-                async for received in subscriber:
-                    if received.event.endswith(".probe"):
-                        live.set()
-                        continue
-                    seen.append(received.resource.id)
-                    if len(seen) == 3:
-                        break
-    assert sent == [True, True, True]
-    assert sorted(seen) == ["sub.0", "sub.1", "sub.2"]
+    assert await subscribed(f"sub.{unique}.", emit_to=None, subscribe_to=None) == ["0", "1", "2"]
 
 
 @needs_services

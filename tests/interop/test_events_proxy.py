@@ -32,6 +32,7 @@ from prefect_trio_client.schemas.filters import (
     TaskRunFilterFlowRunId,
 )
 from tests.fault_proxy import FaultProxy, run_fault_proxy
+from tests.interop.events_read import stored_ids
 
 pytestmark = [
     pytest.mark.interop,
@@ -59,23 +60,6 @@ def through(proxy: FaultProxy) -> str:
 
 def of_resource(resource_id: str) -> EventFilter:
     return EventFilter(resource=EventResourceFilter(id=[resource_id]))
-
-
-async def stored_ids(filter: EventFilter, expected: int) -> list[str]:
-    """The ids of the stored events matching `filter` (every page), once at least
-    `expected` are stored (bounded: 60 s)."""
-    async with get_client() as client:
-        with anyio.fail_after(60):
-            while True:
-                page: Any = await client.read_events(filter=filter, limit=50)
-                if page.total >= expected:
-                    break
-                await anyio.sleep(0.5)
-        ids = [str(e.id) for e in page.events]
-        while page.next_page is not None:
-            page = await page.get_next_page(client)
-            ids.extend(str(e.id) for e in page.events)
-        return ids
 
 
 def burst(resource_id: str, count: int = BURST) -> list[Event]:
@@ -107,7 +91,7 @@ async def test_a_websocket_cut_mid_stream_stores_every_event_once(
     assert emitter.reconnects >= 3
     assert emitter.transport == "websocket"
     assert (emitter.delivered, emitter.dropped) == (BURST, 0)
-    ids = await stored_ids(of_resource(resource_id), BURST)
+    ids = await stored_ids(api_url, of_resource(resource_id), BURST)
     assert len(ids) == BURST
     assert set(ids) == {str(e.id) for e in events}
 
@@ -132,7 +116,7 @@ async def test_a_proxy_fixed_later_gets_the_websocket_back(
     assert proxy.refused == 3
     assert proxy.upgrades == 4  # the websocket stayed open for the later events
     assert (emitter.transport, emitter.delivered, emitter.dropped) == ("websocket", 20, 0)
-    ids = await stored_ids(of_resource(resource_id), 20)
+    ids = await stored_ids(api_url, of_resource(resource_id), 20)
     assert sorted(ids) == sorted(str(e.id) for e in events)
 
 
@@ -236,7 +220,7 @@ async def test_a_subscriber_whose_websocket_is_cut_sees_every_event_once(
         for e in events:
             emitter.emit_nowait(e)
     assert emitter.delivered == BURST
-    await stored_ids(of_resource(resource_id), BURST)
+    await stored_ids(api_url, of_resource(resource_id), BURST)
     seen: list[str] = []
     async with run_fault_proxy(*upstream(api_url), seed=1, ws_cut_after=[30_000] * 3) as proxy:
         subscriber = get_events_subscriber(of_resource(resource_id), api=through(proxy))

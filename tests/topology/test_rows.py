@@ -9,33 +9,23 @@ from typing import Any
 import pytest
 
 from tests.load.harness import Setting, render
+from tests.load.test_report import fake_row
 from tests.load.workload import parse_parts, process_tree_cpu, trees_cpu
 from tests.topology.engine_drill import engine_drill_table
 from tests.topology.rows import limit_table
 
 
 def raw_row(**extra: Any) -> dict[str, Any]:
-    row: dict[str, Any] = {
-        "client": "trio",
-        "concurrency": 16,
-        "wall_s": 20.0,
-        "runs": 200,
-        "lost": 0,
-        "stored": 200,
-        "duplicates": 0,
-        "status_503": 0,
-        "status_429": 0,
-        "retries": 0,
-        "calls": {"POST /flow_runs/": 2000},
-        "statuses": {},
-        "failures": [],
-        "read_back": {"incomplete": 0},
-        "requests_total": 2000,
-        "server_cpu_s": None,
-        "client_cpu_s": 4.0,
-        "latency_all_ms": {"n": 2000, "mean": 10.0},
-        "source": "commit abc",
-        "parts_cpu_s": {
+    """A raw-client row of the topology run: the load table's row, with each part's CPU."""
+    row = fake_row("trio", 0, 20.0, calls={"POST /flow_runs/": 2000}, server_cpu_s=None)
+    del row["round"]
+    row.update(
+        statuses={},
+        failures=[],
+        read_back={"incomplete": 0},
+        client_cpu_s=4.0,
+        source="commit abc",
+        parts_cpu_s={
             "replica-0": 9.0,
             "replica-1": 7.0,
             "postgres": 6.0,
@@ -43,7 +33,7 @@ def raw_row(**extra: Any) -> dict[str, Any]:
             "redis": 0.5,
             "proxy": 0.5,
         },
-    }
+    )
     row.update(extra)
     return row
 
