@@ -262,17 +262,16 @@ def plan(args: argparse.Namespace) -> list[Job]:
 
 def environment(job: Job, stub_url: str | None, home: str) -> dict[str, str]:
     """The child's environment: no inherited ``PREFECT_*`` nor proxies, a fresh home;
-    our side finds this source tree first."""
+    both sides find the measuring code in this source tree (the child runs in its home,
+    so Prefect's settings never read this repository's pyproject.toml, which a concurrent
+    edit once left half-written under a measurement)."""
     env = {
         k: v
         for k, v in os.environ.items()
         if not k.startswith("PREFECT_") and not k.lower().endswith("_proxy")
     }
     env["PREFECT_HOME"] = home
-    if job.python == "ours":
-        env["PYTHONPATH"] = str(ROOT)
-    else:
-        env.pop("PYTHONPATH", None)
+    env["PYTHONPATH"] = str(ROOT)
     if job.api == "ephemeral":
         env["PREFECT_SERVER_ALLOW_EPHEMERAL_MODE"] = "true"
     if job.api == "stub":
@@ -301,7 +300,7 @@ def run_job(job: Job, python: str, stub_url: str | None) -> dict[str, Any] | str
         launched = time.time()
         process = subprocess.Popen(
             [python, *job.argv],
-            cwd=ROOT,
+            cwd=home,
             env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -332,7 +331,9 @@ def measure(args: argparse.Namespace) -> Any:
     from tests.bench.stub_server import running
 
     results = Results()
-    pythons = {"ours": sys.executable, "prefect": args.prefect_python or ""}
+    # absolute, not resolved: a child runs in its own home, and a virtualenv's python
+    # must keep the path it was called by
+    pythons = {"ours": sys.executable, "prefect": os.path.abspath(args.prefect_python or "")}
     jobs = plan(args)
     with running() as stub:
         for round_ in range(1, args.rounds + 1):
