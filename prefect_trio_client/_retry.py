@@ -283,7 +283,8 @@ class RetryPolicy:
             return Deliver(
                 "deadline",
                 f"{why}; a {delay:.3g}s delay would pass the {budget:g}s retry deadline "
-                f"({max(remaining, 0):.3g}s left) after {state.attempts} attempts",
+                f"(PREFECT_CLIENT_RETRY_TIMEOUT; {max(remaining, 0):.3g}s left) after "
+                f"{state.attempts} attempts",
             )
         return Retry(delay=delay, reason=why, counted=counted)
 

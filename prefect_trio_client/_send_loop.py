@@ -462,15 +462,17 @@ def _deadline_while_waiting(
     budget = state.deadline - state.started_at
     if limit is None:
         detail = (
-            f"the {budget:g}s retry deadline would pass before the server's Retry-After "
-            f"(429) lets requests through, after {state.attempts} attempts"
+            f"the {budget:g}s retry deadline (PREFECT_CLIENT_RETRY_TIMEOUT) would pass "
+            f"before the server's Retry-After (429) lets requests through, after "
+            f"{state.attempts} attempts"
         )
     else:
         snapshot = limit.snapshot()
         detail = (
-            f"the {budget:g}s retry deadline passed while waiting for one of "
-            f"{snapshot.limit:.3g} request slots to the server ({snapshot.in_flight} in "
-            f"flight, {snapshot.waiting} waiting) after {state.attempts} attempts"
+            f"the {budget:g}s retry deadline (PREFECT_CLIENT_RETRY_TIMEOUT) passed while "
+            f"waiting for one of {snapshot.limit:.3g} request slots to the server "
+            f"({snapshot.in_flight} in flight, {snapshot.waiting} waiting) after "
+            f"{state.attempts} attempts"
         )
     if last is None:
         error = httpx.PoolTimeout(f"{request.method} {loggable_url(request)}: {detail}")

@@ -121,7 +121,7 @@ def test_decide_stops_before_the_deadline() -> None:
     )
     assert isinstance(decision, Deliver)
     assert decision.reason == "deadline"
-    assert "10s retry deadline" in decision.detail
+    assert "10s retry deadline (PREFECT_CLIENT_RETRY_TIMEOUT" in decision.detail
 
 
 def test_decide_final_for_success_and_unknown_errors() -> None:

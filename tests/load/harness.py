@@ -152,6 +152,8 @@ def engine_row(args: argparse.Namespace) -> None:
             command = [sys.executable, str(HERE / "engine_driver.py"), "--engine", "ours"]
             command += ["--backend", args.client]
             env = _client_env(args.api_url, home)
+            # our client settings a user may set to try them out, as in the raw rows
+            env.update({k: v for k, v in os.environ.items() if k.startswith("PREFECT_CLIENT_")})
             env["PYTHONPATH"] = os.pathsep.join(
                 filter(None, [str(HERE.parent.parent), env.get("PYTHONPATH")])
             )
