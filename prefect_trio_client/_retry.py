@@ -29,6 +29,7 @@ __all__ = [
     "OUTCOME_UNKNOWN_STATUSES",
     "OVERLOAD_STATUSES",
     "RETRYABLE_EXCEPTIONS",
+    "RETRY_DEADLINE_SETTING",
     "SAFE_RESEND_STATUSES",
     "Deliver",
     "Retry",
@@ -75,6 +76,10 @@ SAFE_RESEND_STATUSES = frozenset({500, 504})
 OVERLOAD_STATUSES = frozenset({429, 503})
 
 MAINTENANCE_HEADER = "Prefect-Maintenance"
+
+#: The setting a user raises when a call's overall retry deadline is too short; every
+#: error that reports the deadline names it.
+RETRY_DEADLINE_SETTING = "PREFECT_CLIENT_RETRY_TIMEOUT"
 
 
 def parse_retry_after(value: str, *, now: datetime) -> float | None:
@@ -283,7 +288,7 @@ class RetryPolicy:
             return Deliver(
                 "deadline",
                 f"{why}; a {delay:.3g}s delay would pass the {budget:g}s retry deadline "
-                f"(PREFECT_CLIENT_RETRY_TIMEOUT; {max(remaining, 0):.3g}s left) after "
+                f"({RETRY_DEADLINE_SETTING}; {max(remaining, 0):.3g}s left) after "
                 f"{state.attempts} attempts",
             )
         return Retry(delay=delay, reason=why, counted=counted)

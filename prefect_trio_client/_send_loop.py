@@ -39,6 +39,7 @@ from prefect_trio_client._response import (
 )
 from prefect_trio_client._retry import (
     OVERLOAD_STATUSES,
+    RETRY_DEADLINE_SETTING,
     Deliver,
     Retry,
     RetryPolicy,
@@ -462,14 +463,14 @@ def _deadline_while_waiting(
     budget = state.deadline - state.started_at
     if limit is None:
         detail = (
-            f"the {budget:g}s retry deadline (PREFECT_CLIENT_RETRY_TIMEOUT) would pass "
+            f"the {budget:g}s retry deadline ({RETRY_DEADLINE_SETTING}) would pass "
             f"before the server's Retry-After (429) lets requests through, after "
             f"{state.attempts} attempts"
         )
     else:
         snapshot = limit.snapshot()
         detail = (
-            f"the {budget:g}s retry deadline (PREFECT_CLIENT_RETRY_TIMEOUT) passed while "
+            f"the {budget:g}s retry deadline ({RETRY_DEADLINE_SETTING}) passed while "
             f"waiting for one of {snapshot.limit:.3g} request slots to the server "
             f"({snapshot.in_flight} in flight, {snapshot.waiting} waiting) after "
             f"{state.attempts} attempts"

@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import anyio
 import pytest
@@ -31,9 +31,6 @@ from prefect_trio_client.schemas.events import (
     RelatedResource,
     Resource,
 )
-
-if TYPE_CHECKING:
-    pass
 from tests.interop.test_lifecycle import Blocking
 
 SERVICES = os.environ.get("PREFECT_TRIO_CLIENT_INTEROP_SERVICES") == "1"
