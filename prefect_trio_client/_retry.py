@@ -122,6 +122,8 @@ class RetryState:
     started_at: float
     deadline: float
     attempts: int = 0
+    #: What set `deadline`, named in the errors that report it.
+    deadline_from: str = RETRY_DEADLINE_SETTING
     counted_failures: int = 0
     uncounted_retries: int = 0
 
@@ -288,7 +290,7 @@ class RetryPolicy:
             return Deliver(
                 "deadline",
                 f"{why}; a {delay:.3g}s delay would pass the {budget:g}s retry deadline "
-                f"({RETRY_DEADLINE_SETTING}; {max(remaining, 0):.3g}s left) after "
+                f"({state.deadline_from}; {max(remaining, 0):.3g}s left) after "
                 f"{state.attempts} attempts",
             )
         return Retry(delay=delay, reason=why, counted=counted)

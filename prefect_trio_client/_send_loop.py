@@ -102,6 +102,7 @@ class Sleep:
 class RefreshCsrf:
     stale_token: str | None
     deadline: float
+    deadline_from: str = RETRY_DEADLINE_SETTING
 
 
 Action = Acquire | Transmit | Discard | Sleep | RefreshCsrf
@@ -194,11 +195,18 @@ class SendLoop:
         # Until when new requests wait (a 429's Retry-After) when there is no shared limit.
         self.gate_until = float("-inf")
 
-    def call(self, request: httpx.Request, *, deadline: float | None = None) -> Call:
-        """The loop of one request; `deadline` is the parent call's (CSRF fetches)."""
+    def call(
+        self,
+        request: httpx.Request,
+        *,
+        deadline: float | None = None,
+        deadline_from: str = RETRY_DEADLINE_SETTING,
+    ) -> Call:
+        """The loop of one request; `deadline` is the parent call's (CSRF fetches), set by
+        `deadline_from` (named in errors)."""
         # The clock is read once per step between two actions (nothing waits in between).
         started = self.clock()
-        state = self._start(request, deadline, started)
+        state = self._start(request, deadline, deadline_from, started)
         attribution = attribution_headers()
         if attribution:
             request.headers.update(attribution)
@@ -206,7 +214,7 @@ class SendLoop:
         now: float | None = started
         if self.csrf.wants_headers(request.method):
             if self.csrf.needs_fetch(started):
-                yield RefreshCsrf(None, state.deadline)
+                yield RefreshCsrf(None, state.deadline, state.deadline_from)
                 now = None
             self.csrf.apply(request)
         csrf_refreshes = 0
@@ -234,7 +242,7 @@ class SendLoop:
                     csrf_refreshes += 1
                     yield Discard(outcome)
                     self.csrf.invalidate(stale)
-                    yield RefreshCsrf(stale, state.deadline)
+                    yield RefreshCsrf(stale, state.deadline, state.deadline_from)
                     self.csrf.apply(request)
                     now = None
                     continue
@@ -252,7 +260,7 @@ class SendLoop:
             now = None
 
     def fetch_csrf(
-        self, deadline: float, build_request: Callable[..., httpx.Request]
+        self, action: RefreshCsrf, build_request: Callable[..., httpx.Request]
     ) -> Generator[Action, Any, None]:
         """Fetch a token for this client (the shell holds its lock around this loop).
 
@@ -260,13 +268,19 @@ class SendLoop:
         that kept it would be a reference cycle through the client, freed only by the
         cyclic garbage collector (a cost every client context would pay).
         """
-        response = yield from self.call(self.csrf.build_fetch(build_request), deadline=deadline)
+        response = yield from self.call(
+            self.csrf.build_fetch(build_request),
+            deadline=action.deadline,
+            deadline_from=action.deadline_from,
+        )
         if self.csrf.disable_if_unsupported(response):
             return
         response.raise_for_status()
         self.csrf.accept(response.json(), now=self.clock())
 
-    def _start(self, request: httpx.Request, deadline: float | None, now: float) -> RetryState:
+    def _start(
+        self, request: httpx.Request, deadline: float | None, deadline_from: str, now: float
+    ) -> RetryState:
         timeout = request.extensions.get(RETRY_TIMEOUT_EXTENSION)
         if timeout is not None and not (
             isinstance(timeout, int | float) and not isinstance(timeout, bool) and timeout > 0
@@ -276,8 +290,10 @@ class SendLoop:
                 f"number of seconds, got {timeout!r}"
             )
         state = self.policy.start(now, timeout=timeout)
-        if deadline is not None:
-            state.deadline = min(state.deadline, deadline)
+        if timeout is not None:
+            state.deadline_from = f"the {RETRY_TIMEOUT_EXTENSION!r} request extension"
+        if deadline is not None and deadline < state.deadline:
+            state.deadline, state.deadline_from = deadline, deadline_from
         return state
 
     def _attempt(
@@ -463,14 +479,14 @@ def _deadline_while_waiting(
     budget = state.deadline - state.started_at
     if limit is None:
         detail = (
-            f"the {budget:g}s retry deadline ({RETRY_DEADLINE_SETTING}) would pass "
+            f"the {budget:g}s retry deadline ({state.deadline_from}) would pass "
             f"before the server's Retry-After (429) lets requests through, after "
             f"{state.attempts} attempts"
         )
     else:
         snapshot = limit.snapshot()
         detail = (
-            f"the {budget:g}s retry deadline ({RETRY_DEADLINE_SETTING}) passed while "
+            f"the {budget:g}s retry deadline ({state.deadline_from}) passed while "
             f"waiting for one of {snapshot.limit:.3g} request slots to the server "
             f"({snapshot.in_flight} in flight, {snapshot.waiting} waiting) after "
             f"{state.attempts} attempts"

@@ -48,7 +48,7 @@ from prefect_trio_client._csrf import CsrfTokenCache
 from prefect_trio_client._httpx_shortcuts import PlainPathJoiner, skip_cookie_less
 from prefect_trio_client._response import PrefectResponse as PrefectResponse
 from prefect_trio_client._retire import retire_connection
-from prefect_trio_client._retry import RETRY_DEADLINE_SETTING, RetryPolicy
+from prefect_trio_client._retry import RetryPolicy
 from prefect_trio_client._send_loop import (
     IDEMPOTENT_EXTENSION as IDEMPOTENT_EXTENSION,
 )
@@ -514,12 +514,11 @@ class PrefectHttpxAsyncClient(_SendLoopShell, httpx.AsyncClient):
             await self._csrf_lock.acquire()
         if scope.cancelled_caught:
             raise httpx.PoolTimeout(
-                f"the retry deadline ({RETRY_DEADLINE_SETTING}) passed while waiting for a "
-                "CSRF token"
+                f"the retry deadline ({action.deadline_from}) passed while waiting for a CSRF token"
             )
         try:
             if self._csrf.needs_fetch(anyio.current_time()):  # nobody fetched meanwhile
-                await self._drive(self._loop.fetch_csrf(action.deadline, self.build_request), {})
+                await self._drive(self._loop.fetch_csrf(action, self.build_request), {})
         finally:
             self._csrf_lock.release()
 
@@ -753,12 +752,11 @@ class PrefectHttpxSyncClient(_SendLoopShell, httpx.Client):
             return
         if not self._csrf_lock.acquire(timeout=max(action.deadline - self._timer.now(), 0.0)):
             raise httpx.PoolTimeout(
-                f"the retry deadline ({RETRY_DEADLINE_SETTING}) passed while waiting for a "
-                "CSRF token"
+                f"the retry deadline ({action.deadline_from}) passed while waiting for a CSRF token"
             )
         try:
             if self._csrf.needs_fetch(self._timer.now()):
-                self._drive(self._loop.fetch_csrf(action.deadline, self.build_request), {})
+                self._drive(self._loop.fetch_csrf(action, self.build_request), {})
         finally:
             self._csrf_lock.release()
 

@@ -122,6 +122,10 @@ def test_decide_stops_before_the_deadline() -> None:
     assert isinstance(decision, Deliver)
     assert decision.reason == "deadline"
     assert "10s retry deadline (PREFECT_CLIENT_RETRY_TIMEOUT" in decision.detail
+    state.deadline_from = "the 'retry_timeout' request extension"
+    again = policy.decide(state, now=109.9, wall_now=NOW, status_code=503)
+    assert isinstance(again, Deliver)
+    assert "(the 'retry_timeout' request extension; " in again.detail
 
 
 def test_decide_final_for_success_and_unknown_errors() -> None:

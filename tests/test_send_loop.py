@@ -188,19 +188,29 @@ async def _cancel_later(scope: anyio.CancelScope) -> None:
     scope.cancel()
 
 
-async def test_the_deadline_bounds_the_wait_for_a_slot() -> None:
+@pytest.mark.parametrize(
+    ("policy", "extensions", "named"),
+    [
+        (RetryPolicy(jitter_factor=0, timeout=2), {}, r"\(PREFECT_CLIENT_RETRY_TIMEOUT\)"),
+        (NO_JITTER, {"retry_timeout": 2}, r"\(the 'retry_timeout' request extension\)"),
+    ],
+    ids=["setting", "extension"],
+)
+async def test_the_deadline_bounds_the_wait_for_a_slot(
+    policy: RetryPolicy, extensions: dict[str, Any], named: str
+) -> None:
+    """The error names what set the deadline: the setting, or the request's extension."""
     gate = Gate()
     limit = AdaptiveLimit(initial=1, maximum=1)
     async with (
-        async_client(httpx.MockTransport(gate), backpressure=limit) as client,
+        async_client(httpx.MockTransport(gate), backpressure=limit, policy=policy) as client,
         anyio.create_task_group() as tg,
     ):
         tg.start_soon(client.get, "/a")
         await anyio.wait_all_tasks_blocked()
         start = anyio.current_time()
-        named = r"retry deadline \(PREFECT_CLIENT_RETRY_TIMEOUT\) passed while waiting"
-        with pytest.raises(httpx.PoolTimeout, match=named):
-            await client.get("/b", extensions={"retry_timeout": 2})
+        with pytest.raises(httpx.PoolTimeout, match=r"2s retry deadline " + named):
+            await client.get("/b", extensions=extensions)
         assert anyio.current_time() - start == pytest.approx(2.0)
         gate.release.set()
     assert gate.seen == 1
@@ -528,7 +538,8 @@ async def test_a_call_waiting_for_another_calls_csrf_fetch_keeps_its_own_deadlin
         tg.start_soon(client.post, "/flows/")  # holds the CSRF lock while it fetches
         await anyio.wait_all_tasks_blocked()
         start = anyio.current_time()
-        with pytest.raises(httpx.PoolTimeout, match="CSRF token"):
+        named = r"deadline \(the 'retry_timeout' request extension\) .* CSRF token"
+        with pytest.raises(httpx.PoolTimeout, match=named):
             await client.post("/flows/", extensions={"retry_timeout": 3})
         assert anyio.current_time() - start == pytest.approx(3.0)
         token_release.set()

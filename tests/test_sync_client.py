@@ -177,6 +177,43 @@ def test_csrf_refresh_on_rejection_without_sleeping() -> None:
     assert timer.slept == []
 
 
+class _JumpingTimer(FakeTimer):
+    """A clock that jumps 10 s on every reading after the first: a call's deadline has
+    passed by the time it asks for the CSRF lock."""
+
+    def now(self) -> float:
+        value = self.now_value
+        self.now_value += 10.0
+        return value
+
+
+@pytest.mark.parametrize(
+    ("extensions", "named"),
+    [
+        ({}, "(PREFECT_CLIENT_RETRY_TIMEOUT)"),
+        ({"retry_timeout": 5}, "(the 'retry_timeout' request extension)"),
+    ],
+    ids=["setting", "extension"],
+)
+def test_a_call_waiting_for_the_csrf_lock_past_its_deadline_names_what_set_it(
+    extensions: dict[str, Any], named: str
+) -> None:
+    server = CsrfServer()
+    client, _, _ = make_client(
+        server.sync_transport(), policy=RetryPolicy(timeout=5), enable_csrf_support=True
+    )
+    client._timer = _JumpingTimer()
+    with client:
+        assert client._csrf_lock.acquire(timeout=0)  # another thread is fetching a token
+        try:
+            with pytest.raises(httpx.PoolTimeout, match="CSRF token") as info:
+                client.post("/flows/", extensions=extensions)
+        finally:
+            client._csrf_lock.release()
+    assert named in str(info.value)
+    assert server.fetches == 0
+
+
 def test_csrf_refresh_before_expiry() -> None:
     server = CsrfServer(lifetime=100.0)
     client, timer, _ = make_client(server.sync_transport(), enable_csrf_support=True)
