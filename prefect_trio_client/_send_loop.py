@@ -373,6 +373,7 @@ class SendLoop:
             exception=exception,
             has_connected=self.has_connected,
             safe_to_resend=resendable,
+            paced=self.limit is not None,
         )
         if isinstance(decision, Retry):
             self._log_retry(request, loggable_url(request), state, decision, response, exception)

@@ -232,7 +232,7 @@ async def test_exhausted_exception_is_raised_as_itself() -> None:
 
 
 async def test_backoff_doubles_from_half_a_second_and_is_capped() -> None:
-    script = Script([status(503)] * 6 + [ok()])
+    script = Script([status(502)] * 6 + [ok()])
     policy = RetryPolicy(jitter_factor=0, max_retries=6, backoff_max=3.0)
     client, events = make_client(script, policy=policy)
     async with client:
@@ -241,7 +241,7 @@ async def test_backoff_doubles_from_half_a_second_and_is_capped() -> None:
 
 
 async def test_backoff_jitter_is_symmetric_and_bounded() -> None:
-    script = Script([status(503)] * 5 + [ok()])
+    script = Script([status(502)] * 5 + [ok()])
     client, events = make_client(script, policy=RetryPolicy(jitter_factor=0.2))
     async with client:
         await client.get("/health")

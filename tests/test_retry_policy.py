@@ -138,3 +138,35 @@ def test_decide_final_for_success_and_unknown_errors() -> None:
     assert isinstance(
         policy.decide(state, now=0, wall_now=NOW, exception=connect, has_connected=True), Retry
     )
+
+
+def test_a_paced_client_backs_off_busy_answers_at_most_the_paced_cap() -> None:
+    """Under the shared adaptive limit, 503s and 429s without a Retry-After back off at
+    most `paced_busy_backoff_max`; unpaced, and for errors and maintenance, the backoff
+    doubles as before."""
+    policy = RetryPolicy(jitter_factor=0, backoff_max=30, paced_busy_backoff_max=1.0)
+
+    def delays(paced: bool, count: int = 6, **answer: object) -> list[float]:
+        state = policy.start(0.0)
+        found = []
+        for _ in range(count):
+            decision = policy.decide(state, now=0.0, wall_now=NOW, paced=paced, **answer)  # type: ignore[arg-type]
+            assert isinstance(decision, Retry)
+            found.append(decision.delay)
+        return found
+
+    doubling = [0.5, 1.0, 2.0, 4.0, 8.0, 16.0]
+    assert delays(True, status_code=503) == [0.5, 1.0, 1.0, 1.0, 1.0, 1.0]
+    assert delays(True, status_code=429) == [0.5, 1.0, 1.0, 1.0, 1.0, 1.0]
+    assert delays(False, status_code=503) == doubling
+    maintenance = {"Prefect-Maintenance": "true"}
+    assert delays(True, status_code=503, headers=maintenance) == doubling
+    assert delays(True, 5, status_code=502) == doubling[:5]
+    assert delays(True, 5, exception=httpx.ConnectTimeout("slow")) == doubling[:5]
+    # a Retry-After is the server's own word: it is kept
+    state = policy.start(0.0)
+    asked = policy.decide(
+        state, now=0.0, wall_now=NOW, paced=True, status_code=503, headers={"Retry-After": "5"}
+    )
+    assert isinstance(asked, Retry)
+    assert asked.delay == 5.0

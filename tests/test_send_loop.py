@@ -257,7 +257,29 @@ async def test_a_busy_server_is_waited_for_until_the_deadline_not_max_retries() 
     assert response.status_code == 200
     assert script.calls == 21
     assert not any(e.counted for e in events)
-    assert max(e.delay for e in events) == 4.0
+    assert max(e.delay for e in events) == 1.0  # paced by the shared limit: 1 s at most
+
+
+@pytest.mark.parametrize(("paced", "longest"), [(True, 1.0), (False, 4.0)])
+async def test_busy_answers_back_off_at_most_a_second_under_the_shared_limit(
+    paced: bool, longest: float
+) -> None:
+    """The shared limit halves what is in flight on every busy answer, so a paced call
+    re-sends within `paced_busy_backoff_max`; a client without the limit doubles up to
+    `backoff_max`."""
+    script = Script([status(503)] * 8 + [ok()])
+    events: list[RetryEvent] = []
+    policy = RetryPolicy(jitter_factor=0, backoff_max=4.0)
+    async with PrefectHttpxAsyncClient(
+        transport=script.transport(),
+        base_url="http://prefect.test/api",
+        retry_policy=policy,
+        on_retry=events.append,
+        backpressure=AdaptiveLimit() if paced else None,
+    ) as client:
+        assert (await client.get("/health")).status_code == 200
+    assert [e.delay for e in events][:4] == [0.5, 1.0, min(2.0, longest), min(4.0, longest)]
+    assert max(e.delay for e in events) == longest
 
 
 async def test_busy_answers_stop_at_the_deadline() -> None:

@@ -37,6 +37,8 @@ TASKS_PER_FLOW_RUN = 2
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
 requests: Counter[str] = Counter()
+#: Answers other than 2xx, by route and status ("POST /flow_runs/ 503"): where re-sends go.
+refusals: Counter[str] = Counter()
 
 
 def _count_requests() -> None:
@@ -46,8 +48,12 @@ def _count_requests() -> None:
 
     async def counted(self: httpx.AsyncHTTPTransport, request: httpx.Request) -> httpx.Response:
         path = request.url.path.split("/api", 1)[-1]
-        requests[f"{request.method} {_UUID.sub('{id}', path)}"] += 1
-        return await send(self, request)
+        route = f"{request.method} {_UUID.sub('{id}', path)}"
+        requests[route] += 1
+        response = await send(self, request)
+        if not 200 <= response.status_code < 300:
+            refusals[f"{route} {response.status_code}"] += 1
+        return response
 
     httpx.AsyncHTTPTransport.handle_async_request = counted  # type: ignore[method-assign]
     try:
@@ -106,6 +112,7 @@ async def drive(
     for index in (-1, -2):  # warm-up runs of the same flow, not counted nor checked
         await program(index)
     requests.clear()
+    refusals.clear()
     failures: list[str] = []
     indexes = iter(range(runs))
 
@@ -186,6 +193,7 @@ def main() -> None:
 def _write(row: dict[str, Any], out: Path) -> None:
     if row:
         row["requests"] = dict(requests)
+        row["refusals"] = dict(refusals)
         out.write_text(json.dumps(row))
 
 

@@ -19,8 +19,11 @@ class FakeClient:
         self.batches: list[tuple[float, list[dict[str, Any]]]] = []
         self.fail = False
         self.hang = False
+        self.delay = 0.0  # how long the API takes to answer
 
     async def create_logs(self, entries: list[dict[str, Any]]) -> None:
+        if self.delay:
+            await anyio.sleep(self.delay)
         if self.hang:
             await anyio.sleep_forever()
         if self.fail:
@@ -52,6 +55,30 @@ async def test_a_full_batch_goes_at_once_and_the_rest_at_the_interval() -> None:
         shipper.close()
     assert shipper.sent == 5
     assert shipper.dropped == 0
+
+
+async def test_records_arriving_during_a_slow_send_wait_for_the_interval() -> None:
+    """Against a slow API, what arrives while a batch is in flight is not sent the moment
+    that send returns (a request in flight all the time), unless it fills a batch."""
+    client = FakeClient()
+    client.delay = 0.5
+    shipper = LogShipper(client, batch_size=3, interval=2.0)  # type: ignore[arg-type]
+    async with anyio.create_task_group() as group:
+        await group.start(shipper.run)
+        start = anyio.current_time()
+        shipper.put(entry(0))
+        await anyio.sleep(2.1)  # the interval's send is in flight
+        shipper.put(entry(1))
+        await anyio.sleep(1.0)  # it returned at 2.5 s; entry 1 waits
+        assert [(t - start, len(b)) for t, b in client.batches] == [(2.5, 1)]
+        for n in range(2, 5):
+            shipper.put(entry(n))  # a full batch (with entry 1) goes at once
+        await anyio.sleep(0.6)
+        assert [(t - start, len(b)) for t, b in client.batches] == [(2.5, 1), (3.6, 3)]
+        await anyio.sleep(0.6)  # entry 4 was waiting when that send began: it follows
+        assert [(t - start, len(b)) for t, b in client.batches][2:] == [(4.1, 1)]
+        shipper.close()
+    assert shipper.sent == 5
 
 
 async def test_close_flushes_what_waits() -> None:
