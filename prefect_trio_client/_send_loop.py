@@ -68,6 +68,7 @@ T = TypeVar("T")
 
 #: The request extension that sets one request's retry deadline, in seconds.
 RETRY_TIMEOUT_EXTENSION = "retry_timeout"
+_FROM_EXTENSION = f"the {RETRY_TIMEOUT_EXTENSION!r} request extension"  # in deadline errors
 #: The request extension that says whether a request is safe to send twice (a bool).
 #: Without it, every method but POST is.
 IDEMPOTENT_EXTENSION = "idempotent"
@@ -102,7 +103,13 @@ class Sleep:
 class RefreshCsrf:
     stale_token: str | None
     deadline: float
-    deadline_from: str = RETRY_DEADLINE_SETTING
+    deadline_from: str
+
+    def lock_timeout(self) -> httpx.PoolTimeout:
+        """The error for a call whose deadline passed while another fetched the token."""
+        return httpx.PoolTimeout(
+            f"the retry deadline ({self.deadline_from}) passed while waiting for a CSRF token"
+        )
 
 
 Action = Acquire | Transmit | Discard | Sleep | RefreshCsrf
@@ -291,7 +298,7 @@ class SendLoop:
             )
         state = self.policy.start(now, timeout=timeout)
         if timeout is not None:
-            state.deadline_from = f"the {RETRY_TIMEOUT_EXTENSION!r} request extension"
+            state.deadline_from = _FROM_EXTENSION
         if deadline is not None and deadline < state.deadline:
             state.deadline, state.deadline_from = deadline, deadline_from
         return state

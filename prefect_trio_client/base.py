@@ -513,9 +513,7 @@ class PrefectHttpxAsyncClient(_SendLoopShell, httpx.AsyncClient):
         with anyio.CancelScope(deadline=action.deadline) as scope:
             await self._csrf_lock.acquire()
         if scope.cancelled_caught:
-            raise httpx.PoolTimeout(
-                f"the retry deadline ({action.deadline_from}) passed while waiting for a CSRF token"
-            )
+            raise action.lock_timeout()
         try:
             if self._csrf.needs_fetch(anyio.current_time()):  # nobody fetched meanwhile
                 await self._drive(self._loop.fetch_csrf(action, self.build_request), {})
@@ -751,9 +749,7 @@ class PrefectHttpxSyncClient(_SendLoopShell, httpx.Client):
         if not self._csrf.needs_fetch(self._timer.now()):
             return
         if not self._csrf_lock.acquire(timeout=max(action.deadline - self._timer.now(), 0.0)):
-            raise httpx.PoolTimeout(
-                f"the retry deadline ({action.deadline_from}) passed while waiting for a CSRF token"
-            )
+            raise action.lock_timeout()
         try:
             if self._csrf.needs_fetch(self._timer.now()):
                 self._drive(self._loop.fetch_csrf(action, self.build_request), {})

@@ -8,9 +8,9 @@ to ``POST /logs/`` in batches, one batch in flight at a time: when a batch is fu
 every interval, at once when asked to `flush`, and when closed. Records that arrive
 while a batch is in flight wait for the next interval unless they fill a batch: sending
 them as soon as the last send returned kept a request in flight all the time against a
-slow server (measured on a real SQLite server at 20 flow runs in flight: 50 sends per
-100 runs, one every 0.1-0.3 s, against 12 at the interval). One shipper serves every run tree of a
-program that talks to one API (`runs._shared_logs`, which says when a run's records are
+slow server (measured on a real SQLite server at 20 flow runs in flight: 41-59 sends per
+100 runs, one every 0.1-0.3 s; 8 since). One shipper serves every run tree of a program
+that talks to one API (`runs._shared_logs`, which says when a run's records are
 sent). When the API cannot take them, records are dropped and counted, with
 one warning: logging never fails a run.
 """
